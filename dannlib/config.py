@@ -1,0 +1,75 @@
+"""Profiles (quick / default / paper), seeds and device selection."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILE_NAMES = ("quick", "default", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes a profile implies. Notebooks read these; papermill may override any of them."""
+
+    name: str
+    digits_train: int | None  # images per domain for training (None: all)
+    digits_test: int | None  # images per domain for evaluation (None: all)
+    digits_steps: int  # optimisation steps for one digit run
+    toy_steps: int  # optimisation steps for one two-moons run
+    seeds: int  # seeds for claims that average over seeds
+    embed_points: int  # points per domain in t-SNE / PCA plots
+
+    def as_dict(self) -> dict:
+        """The profile as a plain dict (for printing and for History.meta)."""
+        return asdict(self)
+
+
+PROFILES = {
+    "quick": Profile("quick", 1000, 500, 150, 1500, 2, 200),
+    "default": Profile("default", None, 2000, 3000, 6000, 3, 500),
+    "paper": Profile("paper", None, None, 100_000, 10_000, 5, 1000),
+}
+
+
+def profile_name(name: str | None = None) -> str:
+    """Resolve a profile name: the argument, else $DANNLIB_PROFILE, else 'default'."""
+    name = name or os.environ.get("DANNLIB_PROFILE") or "default"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILE_NAMES)}")
+    return name
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The Profile for `name` (see `profile_name`)."""
+    return PROFILES[profile_name(name)]
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: the argument, else $DANNLIB_DATA, else ./data."""
+    return Path(root or os.environ.get("DANNLIB_DATA") or "data").expanduser()
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch.Generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """`preference` if given, else cuda, then mps, then cpu."""
+    if preference:
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

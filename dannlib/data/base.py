@@ -1,0 +1,58 @@
+"""`Domain`: one labelled dataset held in memory, with a note of where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Domain:
+    """Inputs `x` (uint8 N x C x H x W images, or float32 N x D features), int64 labels `y`.
+
+    `info` says what the data is and where it came from: at least name, split, source, count.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+        self.y = self.y.long()
+        self.info = {**self.info, "count": len(self.y)}
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+    @property
+    def name(self) -> str:
+        """Short name, e.g. 'mnist' or 'moons(35 deg)'."""
+        return str(self.info.get("name", "data"))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (largest label + 1)."""
+        return int(self.y.max()) + 1 if len(self.y) else 0
+
+    def subset(self, index: torch.Tensor | slice, **info) -> Domain:
+        """The rows `index` as a new Domain; extra keyword arguments update `info`."""
+        return Domain(self.x[index], self.y[index], {**self.info, **info})
+
+    def head(self, n: int | None) -> Domain:
+        """The first `n` rows (all rows if n is None)."""
+        return self if n is None or n >= len(self) else self.subset(slice(0, n))
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """Model input from stored data: uint8 images to float in [0, 1]; floats unchanged."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    if not torch.is_floating_point(x):
+        raise TypeError(f"expected uint8 images or float features, got {x.dtype}")
+    return x.float()

@@ -1,0 +1,67 @@
+"""Toy domains: the paper's inter-twinning moons (target rotated) and shifted Gaussians."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.datasets import make_moons
+
+from dannlib.data.base import Domain
+
+
+def rotate(x: np.ndarray, angle_deg: float, center: np.ndarray | None = None) -> np.ndarray:
+    """Rotate 2-D points by `angle_deg` degrees (counter-clockwise) about `center` (their mean)."""
+    center = x.mean(axis=0) if center is None else np.asarray(center)
+    t = math.radians(angle_deg)
+    r = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    return (x - center) @ r.T + center
+
+
+def moons(n: int = 300, angle: float = 0.0, noise: float = 0.1, seed: int = 0) -> Domain:
+    """Two moons (n points, balanced), rotated by `angle` degrees about the centre of the moons."""
+    x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
+    x = rotate(x, angle, center=np.array([0.5, 0.25]))
+    return Domain(
+        torch.tensor(x, dtype=torch.float32),
+        torch.tensor(y),
+        {"name": f"moons({angle:g} deg)", "source": "generated: sklearn make_moons", "seed": seed},
+    )
+
+
+def moons_pair(
+    n: int = 300, angle: float = 35.0, noise: float = 0.1, seed: int = 0
+) -> dict[str, Domain]:
+    """Source moons and target moons rotated by `angle`, each with a train and a test split."""
+    return {
+        "source": moons(n, 0.0, noise, seed),
+        "target": moons(n, angle, noise, seed + 1),
+        "source_test": moons(n, 0.0, noise, seed + 2),
+        "target_test": moons(n, angle, noise, seed + 3),
+    }
+
+
+def label_rule(x: np.ndarray) -> np.ndarray:
+    """The fixed labelling rule of the covariate-shift toy: a curved boundary x2 > sin(2 x1)."""
+    return (x[:, 1] > np.sin(2.0 * x[:, 0])).astype(np.int64)
+
+
+def shifted_gaussians(
+    n: int = 500, shift: float = 1.0, seed: int = 0, label_noise: float = 0.05
+) -> dict[str, Domain]:
+    """Covariate shift: source N(0, I), target N((shift, shift/2), 0.5 I); one labelling rule."""
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(n, 2))
+    xt = rng.normal(size=(n, 2)) * math.sqrt(0.5) + np.array([shift, shift / 2])
+
+    def labels(x: np.ndarray) -> np.ndarray:
+        y = label_rule(x)
+        flip = rng.random(len(y)) < label_noise
+        return np.where(flip, 1 - y, y)
+
+    def domain(x: np.ndarray, name: str) -> Domain:
+        info = {"name": name, "source": "generated: Gaussian covariate shift", "shift": shift}
+        return Domain(torch.tensor(x, dtype=torch.float32), torch.tensor(labels(x)), info)
+
+    return {"source": domain(xs, "source N(0, I)"), "target": domain(xt, f"target (shift {shift:g})")}
