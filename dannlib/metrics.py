@@ -1,0 +1,154 @@
+"""Metrics: predictions, confusion matrices, proxy A-distance and reverse validation.
+
+Target labels appear here only where a caller passes them in to report a result; the model
+selection tools (`proxy_a_distance`, `reverse_validation`) never read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dannlib.data.base import Domain, to_float
+from dannlib.models import DANN
+from dannlib.train import History, evaluate, fit
+
+
+def predict(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted class of every input (inference mode, on the CPU)."""
+    x = data.x if isinstance(data, Domain) else data
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        out = [
+            model.label_head(model.features(to_float(x[i : i + batch_size].to(device))))
+            .argmax(1)
+            .cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def confusion_matrix(
+    y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int | None = None
+) -> torch.Tensor:
+    """Counts C[i, j] of true class i predicted as j (K x K int64)."""
+    y_true, y_pred = torch.as_tensor(y_true).long(), torch.as_tensor(y_pred).long()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has shape {tuple(y_true.shape)}, y_pred {tuple(y_pred.shape)}")
+    k = num_classes
+    if k is None:
+        k = int(torch.cat([y_true, y_pred]).max()) + 1 if len(y_true) else 0
+    return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def _as_matrix(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """N x D float64 array from images (uint8 scaled to [0, 1]) or features of any shape."""
+    x = torch.as_tensor(x)
+    x = to_float(x) if x.dtype == torch.uint8 else x.float()
+    return x.reshape(len(x), -1).numpy().astype(np.float64)
+
+
+@dataclass
+class ProxyADistance:
+    """A proxy A-distance and the held-out domain-classification error it came from."""
+
+    distance: float
+    error: float
+    n_train: int
+    n_test: int
+
+    def __float__(self) -> float:
+        return self.distance
+
+
+def proxy_a_distance(
+    source: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    C: float = 1.0,
+    max_points: int | None = 2000,
+    seed: int = 0,
+) -> ProxyADistance:
+    """Ben-David's proxy A-distance, d_A = 2 (1 - 2 err), from a linear source-vs-target classifier.
+
+    As in Ganin et al. (2016, sec. 3.2): equal numbers of source and target rows (at most
+    `max_points` each), half of each to train a standardised L2 logistic regression
+    (inverse strength `C`), `err` its error on the other half. An error above chance counts
+    as chance, so d_A lies in [0, 2]: 0 when the domains look alike to a linear classifier,
+    2 when it separates them perfectly.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xs, xt = _as_matrix(source), _as_matrix(target)
+    if xs.shape[1] != xt.shape[1]:
+        raise ValueError(f"source rows have {xs.shape[1]} values, target rows {xt.shape[1]}")
+    n = min(len(xs), len(xt), max_points or len(xs) + len(xt))
+    if n < 4:
+        raise ValueError(f"need at least 4 rows per domain, got {len(xs)} and {len(xt)}")
+    rng = np.random.default_rng(seed)
+    xs, xt = xs[rng.permutation(len(xs))[:n]], xt[rng.permutation(len(xt))[:n]]
+    half = n // 2
+    x_train = np.concatenate([xs[:half], xt[:half]])
+    x_test = np.concatenate([xs[half:], xt[half:]])
+    y_train = np.r_[np.zeros(half), np.ones(half)]
+    y_test = np.r_[np.zeros(n - half), np.ones(n - half)]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    clf.fit(x_train, y_train)
+    err = min(float(np.mean(clf.predict(x_test) != y_test)), 0.5)
+    return ProxyADistance(2.0 * (1.0 - 2.0 * err), err, len(x_train), len(x_test))
+
+
+def self_label(model: DANN, data: Domain) -> Domain:
+    """`data` with its labels replaced by `model`'s predictions (the true labels are dropped)."""
+    source = f"self-labelled by the model; inputs: {data.info.get('source', 'unknown')}"
+    return Domain(data.x, predict(model, data), {**data.info, "source": source})
+
+
+@dataclass
+class ReverseValidation:
+    """The reverse model's accuracy on held-out source data, with the run that produced it."""
+
+    accuracy: float
+    history: History
+    model: DANN
+
+
+def reverse_validation(
+    model: DANN,
+    target: Domain,
+    source_train: Domain,
+    source_val: Domain,
+    build: Callable[[], DANN],
+    **fit_kwargs,
+) -> ReverseValidation:
+    """Reverse validation (Ganin et al. 2016, sec. 5.1.2), which needs no target label.
+
+    `model` was trained on `source_train` (labelled) and `target` (unlabelled). Self-label the
+    target with it, train a fresh reverse model `build()` with `fit` on the self-labelled target
+    as labelled source and `source_train` as unlabelled target (`fit_kwargs` go to `fit`, e.g.
+    mode, steps, lambda_max, seed; `seed` also seeds `build`), and score it on `source_val`,
+    which neither model saw. A model whose target labels are right yields a reverse model
+    that classifies the source well.
+    """
+    if fit_kwargs.get("mode") == "target_only":
+        raise ValueError(
+            "mode='target_only' would train the reverse model on the source labels; "
+            "reverse validation needs mode='dann' or 'source_only'"
+        )
+    pseudo = self_label(model, target)
+    unlabelled = Domain(
+        source_train.x, torch.zeros(len(source_train), dtype=torch.long), source_train.info
+    )
+    fit_kwargs = {"progress": False, "seed": 0, **fit_kwargs}
+    torch.manual_seed(fit_kwargs["seed"])  # the reverse model's initial weights
+    reverse = build()
+    history = fit(reverse, pseudo, unlabelled, **fit_kwargs)
+    return ReverseValidation(evaluate(reverse, source_val)["acc"], history, reverse)
