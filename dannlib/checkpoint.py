@@ -7,8 +7,6 @@ Saved atomically (a crash mid-save leaves the previous file intact); loaded with
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -51,10 +49,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+    except Exception as err:  # any unpickling failure means: not a usable checkpoint
         raise CheckpointError(
             f"{path} is not a readable dannlib checkpoint (truncated, corrupted or not a "
-            f"checkpoint at all): {str(err).splitlines()[0]}. Re-create it with save_checkpoint."
+            f"checkpoint at all): {type(err).__name__}: {str(err)[:200]}. Re-create it with "
+            "save_checkpoint."
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dannlib checkpoint (expected format {FORMAT}).")
@@ -62,7 +61,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def load_checkpoint(path: str | os.PathLike, model: DANN | None = None) -> tuple[DANN, dict]:
-    """Load weights into `model` (or a model rebuilt from the stored spec); return (model, payload)."""
+    """Load weights into `model` (or one rebuilt from the stored spec); return (model, payload)."""
     payload = read_checkpoint(path)
     spec = payload["spec"]
     if model is None:

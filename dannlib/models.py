@@ -88,12 +88,15 @@ def mnist_net(num_classes: int = 10, in_channels: int = 3, size: int = 28) -> DA
         nn.Flatten(),
     )
     d = _flat_size(features, in_channels, size)
-    spec = {"arch": "mnist", "kwargs": dict(num_classes=num_classes, in_channels=in_channels, size=size)}
+    spec = {
+        "arch": "mnist",
+        "kwargs": dict(num_classes=num_classes, in_channels=in_channels, size=size),
+    }
     return DANN(features, _mlp([d, 100, 100, num_classes]), _mlp([d, 100, 1]), spec)
 
 
 def svhn_net(num_classes: int = 10, in_channels: int = 3, size: int = 32) -> DANN:
-    """The paper's SVHN net: conv(64)-pool3/2-conv(64)-pool3/2-conv(128); 3072-2048-K; 1024-1024-1."""
+    """The paper's SVHN net: conv 64-64-128 with 3x3/2 pooling; label 3072-2048-K; domain 1024-1024-1."""
     features = nn.Sequential(
         nn.Conv2d(in_channels, 64, 5, padding=2),
         nn.ReLU(),
@@ -106,7 +109,10 @@ def svhn_net(num_classes: int = 10, in_channels: int = 3, size: int = 32) -> DAN
         nn.Flatten(),
     )
     d = _flat_size(features, in_channels, size)
-    spec = {"arch": "svhn", "kwargs": dict(num_classes=num_classes, in_channels=in_channels, size=size)}
+    spec = {
+        "arch": "svhn",
+        "kwargs": dict(num_classes=num_classes, in_channels=in_channels, size=size),
+    }
     label = _mlp([d, 3072, 2048, num_classes])
     domain = _mlp([d, 1024, 1024, 1])
     return DANN(features, label, domain, spec)
@@ -127,7 +133,10 @@ def modern_net(num_classes: int = 10, in_channels: int = 3, size: int = 28) -> D
         nn.Flatten(),
     )
     d = _flat_size(features, in_channels, size)
-    spec = {"arch": "modern", "kwargs": dict(num_classes=num_classes, in_channels=in_channels, size=size)}
+    spec = {
+        "arch": "modern",
+        "kwargs": dict(num_classes=num_classes, in_channels=in_channels, size=size),
+    }
     label = _mlp([d, 100, 100, num_classes], dropout=0.5, batchnorm=True)
     domain = _mlp([d, 100, 1], batchnorm=True)
     return DANN(features, label, domain, spec)
@@ -148,8 +157,13 @@ def toy_net(
     on the rotated moons a linear domain head was too weak to guide the alignment."""
     features = nn.Sequential(nn.Linear(in_features, hidden), ACTIVATIONS[activation]())
     domain = _mlp([hidden, domain_hidden, 1] if domain_hidden else [hidden, 1])
-    kwargs = dict(num_classes=num_classes, in_features=in_features, hidden=hidden,
-                  activation=activation, domain_hidden=domain_hidden)
+    kwargs = dict(
+        num_classes=num_classes,
+        in_features=in_features,
+        hidden=hidden,
+        activation=activation,
+        domain_hidden=domain_hidden,
+    )
     spec = {"arch": "toy", "kwargs": kwargs}
     return DANN(features, nn.Linear(hidden, num_classes), domain, spec)
 
@@ -160,5 +174,7 @@ ARCHITECTURES = {"mnist": mnist_net, "svhn": svhn_net, "modern": modern_net, "to
 def build_model(arch: str, **kwargs) -> DANN:
     """Build a DANN by architecture name: one of ARCHITECTURES (mnist, svhn, modern, toy)."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}"
+        )
     return ARCHITECTURES[arch](**kwargs)

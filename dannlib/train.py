@@ -106,15 +106,19 @@ def evaluate(model: DANN, data: Domain, batch_size: int = 1000, device=None) -> 
     return {"acc": correct / n, "loss": loss / n}
 
 
-def extract_features(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def extract_features(
+    model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000
+) -> torch.Tensor:
     """The feature extractor's output for every input (inference mode, on the CPU)."""
     x = data.x if isinstance(data, Domain) else data
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        out = [model.features(to_float(x[i : i + batch_size].to(device))).cpu()
-               for i in range(0, len(x), batch_size)]
+        out = [
+            model.features(to_float(x[i : i + batch_size].to(device))).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
     model.train(was_training)
     return torch.cat(out)
 
@@ -131,7 +135,9 @@ def _check_choice(name: str, value, choices) -> None:
 
 def _make_optimizer(model: DANN, name: str, lr: float, momentum: float, weight_decay: float):
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
+        )
     return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
@@ -184,10 +190,22 @@ def fit(
     device = torch.device(device) if device else next(model.parameters()).device
     model.to(device)
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    config = dict(mode=mode, steps=total, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                  momentum=momentum, weight_decay=weight_decay, lr_schedule=lr_schedule,
-                  lambda_max=lambda_max, gamma=gamma, seed=seed, eval_every=eval_every,
-                  source=_plain(source.info), target=_plain(target.info))
+    config = dict(
+        mode=mode,
+        steps=total,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        lr_schedule=lr_schedule,
+        lambda_max=lambda_max,
+        gamma=gamma,
+        seed=seed,
+        eval_every=eval_every,
+        source=_plain(source.info),
+        target=_plain(target.info),
+    )
     history = History(meta={**config, "steps_per_epoch": per_epoch})
     start, train_seconds = 0, 0.0
     torch.manual_seed(seed)
@@ -209,16 +227,28 @@ def fit(
         if callback is not None:
             callback(model, history, step)
         if checkpoint is not None:
-            state = {"step": step, "train_seconds": train_seconds, "optimizer": opt.state_dict(),
-                     "rng": torch.get_rng_state()}
-            save_checkpoint(checkpoint, model, config=config, history=history.to_dict(),
-                            train_state=state)
+            state = {
+                "step": step,
+                "train_seconds": train_seconds,
+                "optimizer": opt.state_dict(),
+                "rng": torch.get_rng_state(),
+            }
+            save_checkpoint(
+                checkpoint, model, config=config, history=history.to_dict(), train_state=state
+            )
 
     model.train()
     if start == 0:
         run_eval(0)
-    bar = tqdm(range(start, total), initial=start, total=total, disable=not progress,
-               desc=mode, unit="step", leave=False)
+    bar = tqdm(
+        range(start, total),
+        initial=start,
+        total=total,
+        disable=not progress,
+        desc=mode,
+        unit="step",
+        leave=False,
+    )
     try:
         for step in bar:
             t0 = time.perf_counter()
@@ -242,7 +272,8 @@ def fit(
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"the loss became {loss.item()} at step {step} (lr={step_lr:.3g}, "
-                    f"lambda={lam:.3g}); lower the learning rate or lambda_max and train again.",
+                    f"lambda={lam:.3g}); lower the learning rate or lambda_max (and check the data "
+                    "for NaN or inf) and train again.",
                     history,
                 )
             opt.zero_grad(set_to_none=True)
@@ -250,19 +281,26 @@ def fit(
             opt.step()
             train_seconds += time.perf_counter() - t0
             domain_acc = ((domain_logit.detach() > 0).float() == domains).float().mean().item()
-            history.log_step(step=step + 1, label_loss=label_loss.item(),
-                             domain_loss=domain_loss.item(), domain_acc=domain_acc,
-                             **{"lambda": lam, "lr": step_lr})
+            history.log_step(
+                step=step + 1,
+                label_loss=label_loss.item(),
+                domain_loss=domain_loss.item(),
+                domain_acc=domain_acc,
+                **{"lambda": lam, "lr": step_lr},
+            )
             if (step + 1) % eval_every == 0 or step + 1 == total:
                 run_eval(step + 1)
                 if eval_sets:
-                    bar.set_postfix({k: f"{v[-1]:.3f}" for k, v in history.evals.items()
-                                     if k.endswith("_acc")})
+                    bar.set_postfix(
+                        {k: f"{v[-1]:.3f}" for k, v in history.evals.items() if k.endswith("_acc")}
+                    )
     except KeyboardInterrupt:
         history.interrupted = True
         warnings.warn(
             f"training interrupted after {len(history.steps.get('step', []))} steps; "
-            "returning the model and History so far", stacklevel=2)
+            "returning the model and History so far",
+            stacklevel=2,
+        )
     finally:
         bar.close()
     return history
@@ -273,11 +311,16 @@ def _resume(path, model: DANN, opt, history: History, config: dict) -> tuple[int
     payload = read_checkpoint(path)
     if payload["spec"] != model.spec:
         raise ValueError(f"{path} was trained with {payload['spec']}, not {model.spec}")
-    changed = {k for k in ("mode", "steps", "batch_size", "seed", "optimizer")
-               if payload["config"].get(k) != config[k]}
+    changed = {
+        k
+        for k in ("mode", "steps", "batch_size", "seed", "optimizer")
+        if payload["config"].get(k) != config[k]
+    }
     if changed:
-        raise ValueError(f"cannot resume {path}: {', '.join(sorted(changed))} differ from the "
-                         "checkpoint's; call fit with the same settings")
+        raise ValueError(
+            f"cannot resume {path}: {', '.join(sorted(changed))} differ from the "
+            "checkpoint's; call fit with the same settings"
+        )
     model.load_state_dict(payload["state_dict"])
     state = payload["train_state"]
     opt.load_state_dict(state["optimizer"])
@@ -288,7 +331,7 @@ def _resume(path, model: DANN, opt, history: History, config: dict) -> tuple[int
 
 
 def train_seconds_to(history: History, key: str, threshold: float) -> float:
-    """Training seconds (evaluation excluded) until `key` first reached `threshold`; inf if never."""
+    """Training seconds (evaluation excluded) until `key` first reached `threshold` (or inf)."""
     for value, seconds in zip(history.evals.get(key, []), history.evals.get("train_seconds", [])):
         if value >= threshold:
             return seconds

@@ -43,25 +43,44 @@ def moons_pair(
 
 
 def label_rule(x: np.ndarray) -> np.ndarray:
-    """The fixed labelling rule of the covariate-shift toy: a curved boundary x2 > sin(2 x1)."""
-    return (x[:, 1] > np.sin(2.0 * x[:, 0])).astype(np.int64)
+    """The fixed labelling rule of the covariate-shift toy: a V-shaped boundary, 1 if x2 > |x1|."""
+    return (x[:, 1] > np.abs(x[:, 0])).astype(np.int64)
 
 
 def shifted_gaussians(
     n: int = 500, shift: float = 1.0, seed: int = 0, label_noise: float = 0.05
 ) -> dict[str, Domain]:
-    """Covariate shift: source N(0, I), target N((shift, shift/2), 0.5 I); one labelling rule."""
+    """Covariate shift: source N(0, I); target N(m, I), m = `shift` units up the V's right arm.
+
+    One labelling rule (`label_rule`) for both domains, with a fraction `label_noise` of labels
+    flipped. The target sits on a straight part of the boundary, so a linear classifier can be
+    right on the target although no linear classifier fits the whole source: what it learns
+    depends on where the source mass is. Returns source, target and target_test (n points each).
+    """
     rng = np.random.default_rng(seed)
+    mean = shift * np.array([1.0, 1.0]) / math.sqrt(2.0)
     xs = rng.normal(size=(n, 2))
-    xt = rng.normal(size=(n, 2)) * math.sqrt(0.5) + np.array([shift, shift / 2])
+    xt = rng.normal(size=(n, 2)) + mean
+    xt_test = rng.normal(size=(n, 2)) + mean
 
     def labels(x: np.ndarray) -> np.ndarray:
         y = label_rule(x)
         flip = rng.random(len(y)) < label_noise
         return np.where(flip, 1 - y, y)
 
-    def domain(x: np.ndarray, name: str) -> Domain:
-        info = {"name": name, "source": "generated: Gaussian covariate shift", "shift": shift}
+    def domain(x: np.ndarray, name: str, split: str) -> Domain:
+        info = {
+            "name": name,
+            "split": split,
+            "seed": seed,
+            "shift": shift,
+            "source": "generated: Gaussian covariate shift, V-shaped labelling rule",
+        }
         return Domain(torch.tensor(x, dtype=torch.float32), torch.tensor(labels(x)), info)
 
-    return {"source": domain(xs, "source N(0, I)"), "target": domain(xt, f"target (shift {shift:g})")}
+    target_name = f"target N(shift {shift:g}, I)"
+    return {
+        "source": domain(xs, "source N(0, I)", "train"),
+        "target": domain(xt, target_name, "train"),
+        "target_test": domain(xt_test, target_name, "test"),
+    }
