@@ -96,7 +96,7 @@ def mnist_net(num_classes: int = 10, in_channels: int = 3, size: int = 28) -> DA
 
 
 def svhn_net(num_classes: int = 10, in_channels: int = 3, size: int = 32) -> DANN:
-    """The paper's SVHN net: conv 64-64-128 with 3x3/2 pooling; label 3072-2048-K; domain 1024-1024-1."""
+    """The paper's SVHN net: conv 64-64-128, 3x3/2 pools; label 3072-2048-K; domain 1024-1024-1."""
     features = nn.Sequential(
         nn.Conv2d(in_channels, 64, 5, padding=2),
         nn.ReLU(),
