@@ -1,0 +1,7 @@
+"""`python -m dannlib`: the same as the `dann` command."""
+
+import sys
+
+from dannlib.cli import main
+
+sys.exit(main())
