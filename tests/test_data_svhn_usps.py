@@ -1,0 +1,80 @@
+"""SVHN and USPS: a clear, fast error offline, and parsing of the real on-disk formats."""
+
+import bz2
+import time
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from dannlib.data.digits import load_svhn, load_usps, read_svhn_mat
+from dannlib.data.download import DatasetUnavailable, host_reachable
+from dannlib.data.registry import load_domain
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test here may reach the network."""
+    monkeypatch.setenv("DANNLIB_OFFLINE", "1")
+
+
+@pytest.mark.parametrize(
+    ("name", "split", "expected"),
+    [("svhn", "train", "train_32x32.mat"), ("svhn", "test", "test_32x32.mat"),
+     ("usps", "train", "usps.bz2"), ("usps", "test", "usps.t.bz2")],
+)  # fmt: skip
+def test_offline_error_is_clear_and_fast(tmp_path, name, split, expected):
+    start = time.monotonic()
+    with pytest.raises(DatasetUnavailable) as err:
+        load_domain(name, split, root=tmp_path)
+    assert time.monotonic() - start < 15
+    message = str(err.value)
+    assert expected in message and str(tmp_path / name.upper()) in message
+    assert name.upper() in message and "http" in message
+    assert isinstance(err.value, FileNotFoundError)
+
+
+def test_unreachable_host_is_detected_quickly(monkeypatch):
+    monkeypatch.delenv("DANNLIB_OFFLINE")
+    start = time.monotonic()
+    assert not host_reachable("https://no-such-host.invalid/file", timeout=2)
+    assert time.monotonic() - start < 15
+
+
+def _fake_svhn(path, n=12):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)  # SVHN's H x W x C x N
+    labels = (np.arange(n) % 10 + 1).reshape(n, 1)  # 1..10, where 10 means the digit 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"X": images, "y": labels})
+    return images, labels
+
+
+def test_svhn_mat_parsing(tmp_path):
+    images, labels = _fake_svhn(tmp_path / "SVHN" / "test_32x32.mat")
+    x, y = read_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
+    assert x.shape == (12, 3, 32, 32) and x.dtype == torch.uint8
+    assert torch.equal(x[3], torch.from_numpy(images[..., 3].transpose(2, 0, 1)))
+    assert y.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
+    domain = load_svhn("test", root=tmp_path)
+    assert torch.equal(domain.x, x) and domain.info["source"] == "torchvision files on disk"
+
+
+def test_usps_bz2_parsing(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(-1, 1, (5, 256))
+    labels = [1, 2, 10, 5, 7]  # libsvm USPS labels are 1..10 for digits 0..9
+    lines = [
+        f"{label} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row))
+        for label, row in zip(labels, pixels, strict=True)
+    ]
+    (tmp_path / "USPS").mkdir()
+    with bz2.open(tmp_path / "USPS" / "usps.bz2", "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    domain = load_usps("train", root=tmp_path)
+    assert domain.x.shape == (5, 1, 16, 16) and domain.y.tolist() == [0, 1, 9, 4, 6]
+    expected = (pixels.reshape(5, 16, 16) + 1) / 2 * 255  # [-1, 1] mapped to [0, 255]
+    assert np.abs(domain.x[:, 0].numpy() - expected).max() < 1.01  # truncated, as torchvision does
+    resized = load_domain("usps", root=tmp_path, size=32)
+    assert resized.x.shape == (5, 3, 32, 32)
