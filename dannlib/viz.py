@@ -6,7 +6,9 @@ Source and target keep the same two colours in every notebook; classes use one p
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
+import torch
 
 from dannlib.train import History
 
@@ -43,3 +45,135 @@ def plot_history(histories: dict[str, History], keys=None, axes=None):
             ax.set_xlabel("step")
     axes[0].legend()
     return axes
+
+
+# --- toy 2-D domains (lessons 01 and 03) ---------------------------------------------------
+
+CLASS_MARKERS = ("o", "^")  # class 0, class 1 in 2-D scatter plots
+
+
+def _array(x) -> np.ndarray:
+    """A NumPy array from a tensor or array-like."""
+    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+
+def grid_points(points, margin: float = 0.5, n: int = 200):
+    """An n x n grid over the box around `points` (N x 2) plus `margin`: (xx, yy, n*n x 2 array)."""
+    points = _array(points)
+    lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
+    return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def model_proba(model: torch.nn.Module, cls: int = 1):
+    """A function mapping an N x 2 array to P(class `cls` | x) under a DANN's label predictor."""
+
+    def proba(x: np.ndarray) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            logits = model.label_head(model.features(torch.as_tensor(x, dtype=torch.float32)))
+        model.train(was_training)
+        return torch.softmax(logits, 1)[:, cls].numpy()
+
+    return proba
+
+
+def plot_points(
+    ax, x, y=None, domain: str = "source", label: str | None = None, sizes=None, alpha: float = 0.7
+):
+    """Scatter 2-D points in their domain's colour; classes as circles / triangles (no y: dots)."""
+    x = _array(x)
+    color = DOMAIN_COLORS[domain]
+    label = domain if label is None else label
+    if y is None:
+        ax.scatter(
+            x[:, 0],
+            x[:, 1],
+            s=sizes if sizes is not None else 12,
+            c=color,
+            alpha=alpha,
+            label=label,
+            edgecolors="none",
+        )
+        return ax
+    y = _array(y)
+    sizes = np.full(len(x), 16.0) if sizes is None else np.broadcast_to(_array(sizes), len(x))
+    for k, marker in enumerate(CLASS_MARKERS):
+        m = y == k
+        ax.scatter(
+            x[m, 0],
+            x[m, 1],
+            s=sizes[m],
+            c=color,
+            marker=marker,
+            alpha=alpha,
+            label=f"{label}, class {k}",
+            edgecolors="none",
+        )
+    return ax
+
+
+def plot_decision_boundary(
+    ax,
+    proba,
+    points,
+    margin: float = 0.5,
+    n: int = 200,
+    color: str = "k",
+    shade: bool = True,
+    label: str | None = None,
+    linestyle: str = "-",
+):
+    """Draw the 0.5 contour of `proba` (N x 2 array -> P(class 1)) over the box around `points`.
+
+    With `shade`, P(class 1) is shown as a light background (white = 0.5).
+    """
+    xx, yy, grid = grid_points(points, margin, n)
+    p = np.asarray(proba(grid)).reshape(xx.shape)
+    if shade:
+        ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 11), cmap="PuOr_r", alpha=0.25)
+    ax.contour(xx, yy, p, levels=[0.5], colors=color, linewidths=2, linestyles=linestyle)
+    if label is not None:
+        ax.plot([], [], color=color, linewidth=2, linestyle=linestyle, label=label)
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return ax
+
+
+def plot_weight_histogram(ax, weights: dict, bins: int = 40):
+    """Histograms of log10 importance weights, one outline per entry of `weights` (label -> w)."""
+    logs = {k: np.log10(np.clip(_array(w), 1e-12, None)) for k, w in weights.items()}
+    lo = min(v.min() for v in logs.values())
+    hi = max(v.max() for v in logs.values())
+    edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
+    for name, v in logs.items():
+        ax.hist(v, bins=edges, histtype="step", linewidth=2, label=name)
+    ax.axvline(0.0, color="0.4", linestyle=":", linewidth=1)
+    ax.set_xlabel("log10 weight")
+    ax.set_ylabel("source points")
+    return ax
+
+
+def pca_2d(*feature_sets) -> list[np.ndarray]:
+    """Project feature sets (each N_i x D) onto the top two principal components of all of them."""
+    sets = [_array(f).reshape(len(f), -1).astype(np.float64) for f in feature_sets]
+    stacked = np.vstack(sets)
+    mean = stacked.mean(axis=0)
+    _, _, vt = np.linalg.svd(stacked - mean, full_matrices=False)
+    basis = vt[:2].T
+    if basis.shape[1] < 2:
+        raise ValueError(f"PCA to 2-D needs features of dimension >= 2, got {stacked.shape[1]}")
+    basis = basis * np.sign(basis[np.abs(basis).argmax(axis=0), [0, 1]])  # deterministic signs
+    return [(f - mean) @ basis for f in sets]
+
+
+def plot_mean_spread(ax, x, values, label: str, color=None, marker: str = "o"):
+    """Mean over seeds (rows of `values`, seeds x len(x)) as a line, +- one std as a band."""
+    values = np.atleast_2d(_array(values)).astype(np.float64)
+    mean, std = values.mean(axis=0), values.std(axis=0)
+    (line,) = ax.plot(x, mean, marker=marker, color=color, label=label)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    return ax
