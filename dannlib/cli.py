@@ -266,7 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dannlib.files import atomic_path, atomic_write_text
     from dannlib.models import build_model
     from dannlib.train import fit
-    from dannlib.viz import plot_history
+    from dannlib.viz import plot_history, use_style
 
     profile = get_profile(args.profile)
     size = args.size or (28 if {args.source, args.target} <= NATIVE_28 else 32)
@@ -330,16 +330,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         json.dumps({"config": config, "history": record}, indent=1), out / "history.json"
     )
     atomic_write_text(_history_csv(record), out / "history.csv")
-    axes = plot_history(
-        {args.mode: history},
-        keys=["label_loss", "domain_loss", "domain_acc", "source_acc", "target_acc"],
-    )
-    figure = axes[0].figure
-    figure.suptitle(f"{task}, {args.mode}, {args.arch} net")
-    figure.tight_layout()
-    with atomic_path(out / "curves.png") as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+    with plt.rc_context():  # the course style for this figure only
+        use_style()
+        keys = ["label_loss", "domain_loss", "domain_acc", "source_acc", "target_acc"]
+        axes = plot_history({args.mode: history}, keys=keys)
+        for ax in axes:
+            ax.set_ylabel(ax.get_title())
+        figure = axes[0].figure
+        figure.suptitle(f"{task}, {args.mode}, {args.arch} net")
+        figure.tight_layout()
+        with atomic_path(out / "curves.png") as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
+        plt.close(figure)
     stopped = " (interrupted)" if history.interrupted else ""
     _say(
         f"done{stopped}: source test accuracy {history.last('source_acc'):.3f}, "
@@ -473,9 +475,11 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = show_warning
             return COMMANDS[args.command](args)
     except (UsageError, CheckpointError, DatasetUnavailable, FileNotFoundError, ValueError) as err:
-        parser.exit(2, f"dann {args.command}: error: {_one_line(err)}\n")
+        _warn(f"dann {args.command}: error: {_one_line(err)}")
+        return 2
     except KeyboardInterrupt:
-        parser.exit(130, f"dann {args.command}: interrupted\n")
+        _warn(f"dann {args.command}: interrupted")
+        return 130
 
 
 def _one_line(err: BaseException) -> str:

@@ -103,7 +103,7 @@ def image_to_tensor(image: Image.Image, size: int, channels: int) -> torch.Tenso
         image = image.reduce(factor)
     array = np.asarray(image, dtype=np.uint8)
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    x = torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
+    x = torch.from_numpy(array.copy()).unsqueeze(0)  # a writable, contiguous copy
     return to_channels(resize_images(x, size), channels)[0]
 
 
@@ -111,6 +111,7 @@ def load_image(path: str | os.PathLike, size: int, channels: int, max_pixels: in
     """The image file at `path` as a tensor (see image_to_tensor); ImageError if unusable."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data"
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 pixels = image.width * image.height
@@ -127,7 +128,7 @@ def load_image(path: str | os.PathLike, size: int, channels: int, max_pixels: in
         raise ImageError("not an image file Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageError(f"image too large (decompression bomb guard): {err}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
+    except Exception as err:  # decoders raise many kinds of errors on damaged files
         raise ImageError(f"unreadable or corrupt image: {_first_line(err)}") from None
 
 
