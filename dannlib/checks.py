@@ -174,3 +174,31 @@ def check_effective_sample_size(fn: Callable[[np.ndarray], float]) -> str:
             f"{want:.4f}, got {got:.4f}; ESS = (sum w)^2 / sum w^2"
         )
     return "OK: effective sample size matches dannlib.reweighting.effective_sample_size"
+
+
+def check_proxy_a_distance(fn: Callable[[np.ndarray, np.ndarray], float]) -> str:
+    """Compare `fn(source_rows, target_rows)` with dannlib.metrics.proxy_a_distance."""
+    from dannlib.metrics import proxy_a_distance
+
+    rng = np.random.default_rng(0)
+    cases = {
+        "identical distributions": (rng.normal(size=(600, 4)), rng.normal(size=(600, 4))),
+        "a moderate shift": (rng.normal(size=(600, 4)), rng.normal(size=(600, 4)) + 0.6),
+        "separable domains": (rng.normal(size=(600, 4)), rng.normal(size=(600, 4)) + 8.0),
+    }
+    for name, (a, b) in cases.items():
+        got, want = float(fn(a.copy(), b.copy())), proxy_a_distance(a, b)
+        if abs(got - want.distance) <= 0.15:
+            continue
+        if abs(got - 2 * (1 - 2 * (1 - want.error))) <= 0.15:
+            raise CheckFailed(
+                f"for {name} you used the accuracy where the error belongs: "
+                "d_A = 2 (1 - 2 err) with err the held-out misclassification rate"
+            )
+        if abs(got - (1 - 2 * want.error)) <= 0.15:
+            raise CheckFailed("d_A = 2 (1 - 2 err): you left out the factor 2")
+        raise CheckFailed(
+            f"for {name} expected d_A about {want.distance:.3f} (held-out error "
+            f"{want.error:.3f}), got {got:.3f}; train on one half, measure err on the other"
+        )
+    return "OK: your proxy A-distance agrees with dannlib.metrics.proxy_a_distance"

@@ -177,3 +177,76 @@ def plot_mean_spread(ax, x, values, label: str, color=None, marker: str = "o"):
     (line,) = ax.plot(x, mean, marker=marker, color=color, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     return ax
+
+
+def embed_2d(features, method: str = "pca", seed: int = 0, perplexity: float = 30.0):
+    """N x D features to N x 2 with PCA or t-SNE (scikit-learn; deterministic for `seed`)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+    if method == "pca":
+        return PCA(2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        perplexity = min(perplexity, (len(x) - 1) / 3)
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    raise ValueError(f"unknown method {method!r}; choose 'pca' or 'tsne'")
+
+
+def plot_embedding(z, is_target, labels=None, by: str = "domain", ax=None, title=None, s=8):
+    """2-D points coloured by domain (source blue, target red) or by class (circles: source,
+    crosses: target)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    z, is_target = np.asarray(z), np.asarray(is_target).astype(bool)
+    if by == "domain":
+        for name, mask in (("source", ~is_target), ("target", is_target)):
+            ax.scatter(*z[mask].T, s=s, c=DOMAIN_COLORS[name], alpha=0.6, lw=0, label=name)
+        ax.legend(loc="best", fontsize="small", markerscale=2)
+    elif by == "class":
+        if labels is None:
+            raise ValueError("by='class' needs labels")
+        colors = np.asarray(CLASS_PALETTE)[np.asarray(labels) % len(CLASS_PALETTE)]
+        ax.scatter(*z[~is_target].T, s=s, c=colors[~is_target], marker="o", alpha=0.7, lw=0)
+        ax.scatter(*z[is_target].T, s=s * 1.5, c=colors[is_target], marker="x", alpha=0.7, lw=0.8)
+        for k in np.unique(labels):  # class number at the median of its points
+            ax.annotate(
+                str(k),
+                np.median(z[np.asarray(labels) == k], axis=0),
+                fontsize=11,
+                weight="bold",
+                ha="center",
+                va="center",
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.7, "lw": 0},
+            )
+    else:
+        raise ValueError(f"unknown by={by!r}; choose 'domain' or 'class'")
+    ax.set_title(title or f"coloured by {by}")
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    return ax
+
+
+def plot_confusion(cm, ax=None, title: str = "confusion matrix", normalize: bool = True):
+    """Heat map of a K x K confusion matrix (rows: true class; normalised per row by default)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    cm = np.asarray(cm, dtype=float)
+    if normalize:
+        cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    sns.heatmap(
+        cm,
+        ax=ax,
+        cmap="Blues",
+        vmin=0,
+        vmax=1 if normalize else None,
+        square=True,
+        annot=len(cm) <= 10,
+        fmt=".2f" if normalize else ".0f",
+        annot_kws={"size": 6},
+        cbar=False,
+    )
+    ax.set_title(title)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    return ax

@@ -157,3 +157,19 @@ def test_reverse_validation_refuses_target_only():
             mode="target_only",
             steps=1,
         )
+
+
+def test_check_proxy_a_distance_accepts_right_and_names_mistakes():
+    from dannlib.checks import CheckFailed, check_proxy_a_distance
+
+    def right(a, b):
+        return proxy_a_distance(a, b).distance
+
+    def with_accuracy(a, b):
+        return 2 * (1 - 2 * (1 - proxy_a_distance(a, b).error))
+
+    assert check_proxy_a_distance(right).startswith("OK")
+    with pytest.raises(CheckFailed, match="accuracy"):
+        check_proxy_a_distance(with_accuracy)
+    with pytest.raises(CheckFailed, match="expected"):
+        check_proxy_a_distance(lambda a, b: 1.0)
