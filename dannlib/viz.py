@@ -144,13 +144,17 @@ def plot_decision_boundary(
 
 
 def plot_weight_histogram(ax, weights: dict, bins: int = 40):
-    """Histograms of log10 importance weights, one outline per entry of `weights` (label -> w)."""
+    """Histograms of log10 importance weights, one outline per entry of `weights` (label -> w).
+
+    Entries are coloured along viridis (not the source/target colours): pass them in order.
+    """
     logs = {k: np.log10(np.clip(_array(w), 1e-12, None)) for k, w in weights.items()}
     lo = min(v.min() for v in logs.values())
     hi = max(v.max() for v in logs.values())
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
-    for name, v in logs.items():
-        ax.hist(v, bins=edges, histtype="step", linewidth=2, label=name)
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(logs)))
+    for (name, v), color in zip(logs.items(), colors):
+        ax.hist(v, bins=edges, histtype="step", linewidth=2, label=name, color=color)
     ax.axvline(0.0, color="0.4", linestyle=":", linewidth=1)
     ax.set_xlabel("log10 weight")
     ax.set_ylabel("source points")
