@@ -16,6 +16,7 @@ from dannlib.config import profile_name
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+INLINE_FIGURES = "module://matplotlib_inline.backend_inline"  # kernels show figures in outputs
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def run_notebook(
     start = time.perf_counter()
     error = None
     try:
-        with environment(DANNLIB_PROFILE=profile):
+        with environment(DANNLIB_PROFILE=profile, MPLBACKEND=INLINE_FIGURES):
             papermill.execute_notebook(
                 notebook,
                 output,
