@@ -5,13 +5,16 @@
 
 One clean kernel per notebook, working directory notebooks/, $DANNLIB_PROFILE set to --profile
 (default: default). Only cells tagged `raises-exception` may raise; any other error stops the
-notebook, which is then left unchanged. Execution timestamps and widget state are not kept.
+notebook, which is then left unchanged. Execution timestamps and widget state are not kept, and
+paths of this machine in tracebacks (the repository, site-packages) are made relative.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -41,7 +44,32 @@ def execute(path: Path, profile: str, timeout: int | None = None) -> nbformat.No
     with environment(DANNLIB_PROFILE=profile, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND=INLINE_FIGURES):
         client.execute()
     nb.metadata.pop("widgets", None)
+    scrub_paths(nb)
     return nb
+
+
+def local_prefixes() -> list[tuple[str, str]]:
+    """(absolute prefix, replacement) for the repository and the Python install, longest first."""
+    prefixes = {str(ROOT) + os.sep: "", sysconfig.get_paths()["purelib"] + os.sep: "site-packages/"}
+    return sorted(prefixes.items(), key=lambda kv: -len(kv[0]))
+
+
+def scrub_paths(nb: nbformat.NotebookNode) -> None:
+    """Make the repository's and the Python install's paths in outputs relative, in place."""
+
+    def scrub(text: str) -> str:
+        for prefix, short in local_prefixes():
+            text = text.replace(prefix, short)
+        return text
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "traceback" in output:
+                output.traceback = [scrub(line) for line in output.traceback]
+            if "text" in output:
+                output.text = scrub(output.text)
+            if isinstance(output.get("data", {}).get("text/plain"), str):
+                output.data["text/plain"] = scrub(output.data["text/plain"])
 
 
 def main(argv: list[str] | None = None) -> int:
