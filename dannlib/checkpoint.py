@@ -57,26 +57,39 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dannlib checkpoint (expected format {FORMAT}).")
+    if not {"spec", "state_dict"} <= payload.keys():
+        raise CheckpointError(f"{path} is an incomplete dannlib checkpoint (no spec or weights).")
     return payload
 
 
 def load_checkpoint(path: str | os.PathLike, model: DANN | None = None) -> tuple[DANN, dict]:
     """Load weights into `model` (or one rebuilt from the stored spec); return (model, payload)."""
     payload = read_checkpoint(path)
-    spec = payload["spec"]
     if model is None:
+        spec = payload["spec"]
         model = build_model(spec["arch"], **spec["kwargs"])
-    elif model.spec != spec:
+    load_weights(model, payload, path)
+    return model, payload
+
+
+def load_weights(model: DANN, payload: dict, path: str | os.PathLike = "checkpoint") -> None:
+    """Copy a read checkpoint's weights into `model`; CheckpointError if it is another network."""
+    check_spec(model, payload, path)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit the model: {str(err)[:300]}") from err
+
+
+def check_spec(model: DANN, payload: dict, path: str | os.PathLike = "checkpoint") -> None:
+    """CheckpointError naming both networks if `payload` was saved from another architecture."""
+    spec = payload["spec"]
+    if model.spec != spec:
         raise CheckpointError(
             f"{path} holds a {_describe(spec)} but the model is a {_describe(model.spec)}. "
             f"Load it with model=None to rebuild the right one, or build_model('{spec['arch']}', "
             f"**{spec['kwargs']})."
         )
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path} does not fit the model: {str(err)[:300]}") from err
-    return model, payload
 
 
 def _describe(spec: dict) -> str:

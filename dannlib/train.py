@@ -8,6 +8,8 @@ Target labels are used only in `target_only` mode and for reporting, never for s
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -18,7 +20,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dannlib.checkpoint import read_checkpoint, save_checkpoint
+from dannlib.checkpoint import (
+    CheckpointError,
+    check_spec,
+    load_weights,
+    read_checkpoint,
+    save_checkpoint,
+)
 from dannlib.data.base import Domain, to_float
 from dannlib.data.loaders import IndexStream, steps_per_epoch
 from dannlib.models import DANN
@@ -94,14 +102,16 @@ def evaluate(model: DANN, data: Domain, batch_size: int = 1000, device=None) -> 
     was_training = model.training
     model.eval()
     correct, loss = 0, 0.0
-    with torch.inference_mode():
-        for i in range(0, len(data), batch_size):
-            x = to_float(data.x[i : i + batch_size].to(device))
-            y = data.y[i : i + batch_size].to(device)
-            logits = model.label_head(model.features(x))
-            correct += int((logits.argmax(1) == y).sum())
-            loss += float(F.cross_entropy(logits, y, reduction="sum"))
-    model.train(was_training)
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(data), batch_size):
+                x = to_float(data.x[i : i + batch_size].to(device))
+                y = data.y[i : i + batch_size].to(device)
+                logits = model.label_head(model.features(x))
+                correct += int((logits.argmax(1) == y).sum())
+                loss += float(F.cross_entropy(logits, y, reduction="sum"))
+    finally:
+        model.train(was_training)
     n = max(len(data), 1)
     return {"acc": correct / n, "loss": loss / n}
 
@@ -114,12 +124,14 @@ def extract_features(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        out = [
-            model.features(to_float(x[i : i + batch_size].to(device))).cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-    model.train(was_training)
+    try:
+        with torch.inference_mode():
+            out = [
+                model.features(to_float(x[i : i + batch_size].to(device))).cpu()
+                for i in range(0, len(x), batch_size)
+            ]
+    finally:
+        model.train(was_training)
     return torch.cat(out)
 
 
@@ -131,6 +143,45 @@ def _plain(info: dict) -> dict:
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def _check_count(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+
+
+def _check_data(model: DANN, source: Domain, target: Domain, labelled: Domain) -> None:
+    """Clear errors for source/target inputs of different shapes and labels the model lacks."""
+    if source.x.shape[1:] != target.x.shape[1:]:
+        raise ValueError(
+            f"source inputs are {tuple(source.x.shape[1:])} but target inputs are "
+            f"{tuple(target.x.shape[1:])}; load both at one size and channel count "
+            "(domain_pair does, or pass size= and channels= to load_domain)"
+        )
+    classes = model.spec.get("kwargs", {}).get("num_classes")
+    if classes is not None and len(labelled) and int(labelled.y.max()) >= classes:
+        raise ValueError(
+            f"the training labels go up to {int(labelled.y.max())} but the model has "
+            f"{classes} classes; build it with num_classes={int(labelled.y.max()) + 1}"
+        )
+
+
+class _DeferCtrlC:
+    """Inside the block Ctrl-C is recorded in `.pending` instead of raised (main thread only)."""
+
+    def __enter__(self) -> _DeferCtrlC:
+        self.pending, self._previous = False, None
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._record)
+        return self
+
+    def _record(self, signum, frame) -> None:
+        self.pending = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _make_optimizer(model: DANN, name: str, lr: float, momentum: float, weight_decay: float):
@@ -174,18 +225,22 @@ def fit(
     'paper' the learning rate is lr / (1 + 10 p)^0.75. Every `eval_every` steps (default:
     once an epoch) each of `eval_sets` is evaluated, `callback(model, history, step)` is
     called and, if `checkpoint` is set, a resumable checkpoint is written. Ctrl-C stops
-    training and returns the History so far; `resume` continues from a checkpoint.
+    training and returns the History so far: a step cut short is undone (the model is as after
+    the last completed step, which is also checkpointed); `resume` continues from a checkpoint.
     """
     _check_choice("mode", mode, MODES)
     _check_choice("optimizer", optimizer, OPTIMIZERS)
     _check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+    for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
+        if value is not None:
+            _check_count(name, value)
+    _check_data(model, source, target, target if mode == "target_only" else source)
     per_epoch = steps_per_epoch(len(source), len(target), batch_size)
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps=... or epochs=...")
     total = steps if steps is not None else epochs * per_epoch
-    if total < 1:
-        raise ValueError(f"training needs at least one step, got steps={steps}, epochs={epochs}")
     eval_every = eval_every or per_epoch
+    _check_count("eval_every", eval_every)
     eval_sets = eval_sets or {}
     device = torch.device(device) if device else next(model.parameters()).device
     model.to(device)
@@ -215,6 +270,19 @@ def fit(
     streams = IndexStream(len(source), 2 * seed), IndexStream(len(target), 2 * seed + 1)
     labelled = 1 if mode == "target_only" else 0
     domains = torch.cat([torch.zeros(batch_size), torch.ones(batch_size)]).to(device)
+    saved, completed = [start], start  # last step checkpointed / fully applied and logged
+
+    def save(step: int) -> None:
+        state = {
+            "step": step,
+            "train_seconds": train_seconds,
+            "optimizer": opt.state_dict(),
+            "rng": torch.get_rng_state(),
+        }
+        save_checkpoint(
+            checkpoint, model, config=config, history=history.to_dict(), train_state=state
+        )
+        saved[0] = step
 
     def run_eval(step: int) -> None:
         row = {"step": step, "epoch": step / per_epoch, "train_seconds": train_seconds}
@@ -227,15 +295,7 @@ def fit(
         if callback is not None:
             callback(model, history, step)
         if checkpoint is not None:
-            state = {
-                "step": step,
-                "train_seconds": train_seconds,
-                "optimizer": opt.state_dict(),
-                "rng": torch.get_rng_state(),
-            }
-            save_checkpoint(
-                checkpoint, model, config=config, history=history.to_dict(), train_state=state
-            )
+            save(step)
 
     model.train()
     if start == 0:
@@ -251,43 +311,59 @@ def fit(
     )
     try:
         for step in bar:
+            # A step cut short (Ctrl-C, divergence) is undone: batch-norm statistics and the
+            # RNG go back to their values after the last completed step. Parameters change only
+            # in opt.step(), where Ctrl-C is deferred until the step is applied and logged.
+            rng, buffers = torch.get_rng_state(), [b.clone() for b in model.buffers()]
             t0 = time.perf_counter()
-            p = step / total
-            lam = lambda_max * dann_lambda(p, gamma) if mode == "dann" else 0.0
-            step_lr = annealed_lr(p, lr) if lr_schedule == "paper" else lr
-            for group in opt.param_groups:
-                group["lr"] = step_lr
-            xs, ys = source[streams[0].batch(step, batch_size)]
-            xt, yt = target[streams[1].batch(step, batch_size)]
-            xs, xt = to_float(xs.to(device)), to_float(xt.to(device))
-            if model.has_batchnorm:  # one domain per batch-norm pass
-                feats = [model.features(xs), model.features(xt)]
-            else:  # one pass over both domains, then split
-                feats = list(model.features(torch.cat([xs, xt])).split(batch_size))
-            class_logits = model.label_head(feats[labelled])
-            label_loss = F.cross_entropy(class_logits, (ys, yt)[labelled].to(device))
-            domain_logit = model.domain_logit(torch.cat(feats), lam)
-            domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domains)
-            loss = label_loss + domain_loss
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at step {step} (lr={step_lr:.3g}, "
-                    f"lambda={lam:.3g}); lower the learning rate or lambda_max (and check the data "
-                    "for NaN or inf) and train again.",
-                    history,
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            train_seconds += time.perf_counter() - t0
-            domain_acc = ((domain_logit.detach() > 0).float() == domains).float().mean().item()
-            history.log_step(
-                step=step + 1,
-                label_loss=label_loss.item(),
-                domain_loss=domain_loss.item(),
-                domain_acc=domain_acc,
-                **{"lambda": lam, "lr": step_lr},
-            )
+            try:
+                p = step / total
+                lam = lambda_max * dann_lambda(p, gamma) if mode == "dann" else 0.0
+                step_lr = annealed_lr(p, lr) if lr_schedule == "paper" else lr
+                for group in opt.param_groups:
+                    group["lr"] = step_lr
+                xs, ys = source[streams[0].batch(step, batch_size)]
+                xt, yt = target[streams[1].batch(step, batch_size)]
+                xs, xt = to_float(xs.to(device)), to_float(xt.to(device))
+                if model.has_batchnorm:  # one domain per batch-norm pass
+                    feats = [model.features(xs), model.features(xt)]
+                else:  # one pass over both domains, then split
+                    feats = list(model.features(torch.cat([xs, xt])).split(batch_size))
+                class_logits = model.label_head(feats[labelled])
+                label_loss = F.cross_entropy(class_logits, (ys, yt)[labelled].to(device))
+                domain_logit = model.domain_logit(torch.cat(feats), lam)
+                domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domains)
+                loss = label_loss + domain_loss
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {loss.item()} at step {step} (lr={step_lr:.3g}, "
+                        f"lambda={lam:.3g}); lower the learning rate or lambda_max (and check "
+                        "the data for NaN or inf) and train again.",
+                        history,
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                domain_acc = ((domain_logit.detach() > 0).float() == domains).float().mean()
+                with _DeferCtrlC() as ctrl_c:
+                    opt.step()
+                    train_seconds += time.perf_counter() - t0
+                    history.log_step(
+                        step=step + 1,
+                        label_loss=label_loss.item(),
+                        domain_loss=domain_loss.item(),
+                        domain_acc=domain_acc.item(),
+                        **{"lambda": lam, "lr": step_lr},
+                    )
+                    completed = step + 1
+            except (KeyboardInterrupt, TrainingDiverged):
+                if completed == step:  # the step was not applied: undo its side effects
+                    torch.set_rng_state(rng)
+                    with torch.no_grad():
+                        for b, old in zip(model.buffers(), buffers, strict=True):
+                            b.copy_(old)
+                raise
+            if ctrl_c.pending:
+                raise KeyboardInterrupt
             if (step + 1) % eval_every == 0 or step + 1 == total:
                 run_eval(step + 1)
                 if eval_sets:
@@ -296,9 +372,12 @@ def fit(
                     )
     except KeyboardInterrupt:
         history.interrupted = True
+        if checkpoint is not None and completed > saved[0]:
+            save(completed)
         warnings.warn(
-            f"training interrupted after {len(history.steps.get('step', []))} steps; "
-            "returning the model and History so far",
+            f"training interrupted after {completed} of {total} steps; returning the model "
+            "and History so far"
+            + (f" (resume with fit(..., resume='{checkpoint}'))" if checkpoint else ""),
             stacklevel=2,
         )
     finally:
@@ -309,8 +388,14 @@ def fit(
 def _resume(path, model: DANN, opt, history: History, config: dict) -> tuple[int, float]:
     """Load model, optimiser, RNG and History from a checkpoint written by fit."""
     payload = read_checkpoint(path)
-    if payload["spec"] != model.spec:
-        raise ValueError(f"{path} was trained with {payload['spec']}, not {model.spec}")
+    state = payload.get("train_state") or {}
+    if not {"step", "train_seconds", "optimizer", "rng"} <= state.keys():
+        raise CheckpointError(
+            f"{path} holds weights but no training state, so training cannot resume from it; "
+            "resume from a file written by fit(..., checkpoint=path), or load the weights with "
+            "load_checkpoint"
+        )
+    check_spec(model, payload, path)
     changed = {
         k
         for k in ("mode", "steps", "batch_size", "seed", "optimizer")
@@ -321,8 +406,7 @@ def _resume(path, model: DANN, opt, history: History, config: dict) -> tuple[int
             f"cannot resume {path}: {', '.join(sorted(changed))} differ from the "
             "checkpoint's; call fit with the same settings"
         )
-    model.load_state_dict(payload["state_dict"])
-    state = payload["train_state"]
+    load_weights(model, payload, path)
     opt.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
     old = History.from_dict(payload["history"])
