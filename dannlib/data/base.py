@@ -19,8 +19,27 @@ class Domain:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.x, torch.Tensor) or not isinstance(self.y, torch.Tensor):
+            raise TypeError(
+                f"Domain needs torch tensors, got x: {type(self.x).__name__}, y: "
+                f"{type(self.y).__name__}; convert NumPy arrays with torch.from_numpy"
+            )
+        if self.x.dim() == 0 or self.y.dim() != 1:
+            raise ValueError(
+                f"Domain needs x with one row per example and 1-D labels y, got shapes "
+                f"{tuple(self.x.shape)} and {tuple(self.y.shape)}"
+            )
         if len(self.x) != len(self.y):
             raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+        if torch.is_floating_point(self.y) or torch.is_complex(self.y):
+            raise TypeError(
+                f"labels must be integers 0, 1, 2, ..., got {self.y.dtype}; if they are whole "
+                "numbers, pass y.long()"
+            )
+        if len(self.y) and int(self.y.min()) < 0:
+            raise ValueError(f"labels must be 0, 1, 2, ..., got {int(self.y.min())}")
+        if not isinstance(self.info, dict):
+            raise TypeError(f"info must be a dict, got {type(self.info).__name__}")
         self.y = self.y.long()
         self.info = {**self.info, "count": len(self.y)}
 
@@ -51,8 +70,13 @@ class Domain:
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
     """Model input from stored data: uint8 images to float in [0, 1]; floats unchanged."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
     if x.dtype == torch.uint8:
         return x.float().div_(255.0)
     if not torch.is_floating_point(x):
-        raise TypeError(f"expected uint8 images or float features, got {x.dtype}")
+        raise TypeError(
+            f"expected uint8 images or float features, got {x.dtype}; store images as "
+            "uint8 (0-255) and features as float"
+        )
     return x.float()

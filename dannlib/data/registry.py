@@ -39,14 +39,43 @@ OFFLINE_TASKS = tuple(t for t in TASKS if "svhn" not in t and "usps" not in t)
 
 def domain_name(name: str) -> str:
     """The canonical name for `name` (aliases like 'mnistm' too); ValueError if unknown."""
-    key = ALIASES.get(name.lower(), name.lower())
+    key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
     if key not in DOMAINS:
         raise ValueError(f"unknown domain {name!r}; choose one of: {', '.join(DOMAINS)}")
     return key
 
 
+def check_count(name: str, value, allow_none: bool = False) -> None:
+    """ValueError unless `value` is a positive whole number (or None, if `allow_none`)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive whole number{none}, got {value!r}")
+
+
+def check_images(x, caller: str) -> None:
+    """TypeError/ValueError unless `x` is a uint8 N x C x H x W tensor with C, H, W > 0."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8:
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(
+            f"{caller} expects uint8 images (N x C x H x W, values 0-255), got {got}; convert "
+            "float images in [0, 1] with (x * 255).round().to(torch.uint8)"
+        )
+    if x.dim() != 4 or 0 in x.shape[1:]:
+        raise ValueError(
+            f"{caller} expects images shaped N x C x H x W, got {tuple(x.shape)}; add a "
+            "channel axis to N x H x W greyscale images with x.unsqueeze(1)"
+        )
+
+
 def balanced_subset(domain: Domain, limit: int, seed: int = 0) -> Domain:
     """`limit` rows with classes as equal as the data allow, chosen and shuffled with `seed`."""
+    if not isinstance(domain, Domain):
+        raise TypeError(f"balanced_subset needs a Domain, got {type(domain).__name__}")
+    check_count("limit", limit)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
     if limit >= len(domain):
         return domain
     generator = torch.Generator().manual_seed(seed)
@@ -67,6 +96,9 @@ def balanced_subset(domain: Domain, limit: int, seed: int = 0) -> Domain:
 
 def resize_images(x: torch.Tensor, size: int, chunk: int = 8192) -> torch.Tensor:
     """uint8 N x C x H x W images resized to size x size (bilinear, antialiased), in chunks."""
+    check_images(x, "resize_images")
+    check_count("size", size)
+    check_count("chunk", chunk)
     if x.shape[-2:] == (size, size):
         return x
     out = torch.empty(*x.shape[:2], size, size, dtype=torch.uint8)
@@ -79,6 +111,12 @@ def resize_images(x: torch.Tensor, size: int, chunk: int = 8192) -> torch.Tensor
 
 def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """uint8 images with `channels` channels: grey replicated to RGB, or RGB to grey (luma)."""
+    check_images(x, "to_channels")
+    if channels not in (1, 3) or x.shape[1] not in (1, 3):
+        raise ValueError(
+            f"to_channels converts between 1 (grey) and 3 (RGB) channels, got images with "
+            f"{x.shape[1]} channels and channels={channels!r}"
+        )
     if x.shape[1] == channels:
         return x
     if channels == 3:
@@ -106,9 +144,9 @@ def load_domain(
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of images or None, got {limit}")
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    check_count("limit", limit, allow_none=True)
+    check_count("size", size, allow_none=True)
     if name == "syn_digits":
         count = min(limit, SPLIT_SIZES[split]) if limit else None
         domain = load_syn_digits(split, root, seed=seed, count=count)
@@ -155,7 +193,7 @@ def domain_pair(
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    size = size or TASKS[task]
+    size = TASKS[task] if size is None else size
     test_limit = limit if test_limit is None else test_limit
     source, target = task.split("->")
 
