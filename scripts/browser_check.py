@@ -160,10 +160,8 @@ def run_in_browser(url: str, chromium: str, out: Path, profile_dir: Path, timeou
             if button.count():  # interact_manual: draw the figure once, as a student would
                 before = state["images"]
                 button.click()
-                page.wait_for_function(
-                    f"() => document.querySelectorAll('.jp-OutputArea-output img').length > {before}",
-                    timeout=timeout * 1000,
-                )
+                images = "document.querySelectorAll('.jp-OutputArea-output img').length"
+                page.wait_for_function(f"() => {images} > {before}", timeout=timeout * 1000)
                 state["interact_figure"] = True
             slider.scroll_into_view_if_needed()
             page.mouse.wheel(0, 200)  # the widget and the figure under it
