@@ -7,16 +7,51 @@ unsafe tar members (test_data_bsds), truncated / foreign / mismatched checkpoint
 test_train, test_config_and_toy, test_models).
 """
 
+import ast
+import io
+import os
 import signal
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.io
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+import dannlib
 from dannlib import build_model, fit, set_seed
-from dannlib.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from dannlib.data.base import Domain
+from dannlib.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from dannlib.config import get_profile
+from dannlib.data.base import Domain, to_float
+from dannlib.data.bsds import UnsafeArchive, safe_extract
+from dannlib.data.cache import tensor_checksum
+from dannlib.data.digits import MNIST_FILES
+from dannlib.data.download import DatasetUnavailable, host_reachable
+from dannlib.data.registry import (
+    balanced_subset,
+    domain_pair,
+    load_domain,
+    resize_images,
+    to_channels,
+)
 from dannlib.data.toy import moons_pair
 from dannlib.train import TrainingDiverged
 
@@ -203,3 +238,371 @@ def test_no_warning_when_training_is_not_interrupted():
         warnings.simplefilter("error")
         _, history = _modern_run(steps=2)
     assert not history.interrupted and history.steps["step"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: load_domain("mnist", size=0), "size must be a positive whole number or None"),
+        (lambda: load_domain("mnist", limit="10"), "limit must be a positive whole number"),
+        (lambda: load_domain("mnist", channels=2), "channels must be 1 or 3, got 2"),
+        (lambda: load_domain(None), "choose one of: mnist, mnist_m, syn_digits, svhn, usps"),
+        (lambda: domain_pair("mnist->mnist_m", size=-1), "size must be a positive whole number"),
+        (lambda: build_model("lenet"), "choose one of: mnist, svhn, modern, toy"),
+        (lambda: get_profile("slow"), "choose one of: quick, default, paper"),
+    ],
+)
+def test_bad_api_arguments_give_one_line_errors(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: no network, damaged downloads, unwritable roots, concurrent cache generation
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("DANNLIB_OFFLINE", "1")
+
+
+def test_no_network_fails_within_seconds_naming_the_file_and_folder(tmp_path, monkeypatch):
+    """DANNLIB_OFFLINE unset: the real reachability check meets a failing DNS lookup."""
+    monkeypatch.delenv("DANNLIB_OFFLINE", raising=False)
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "create_connection", no_dns)
+    start = time.monotonic()
+    with pytest.raises(DatasetUnavailable) as err:
+        load_domain("svhn", "test", root=tmp_path)
+    assert time.monotonic() - start < 5
+    message = str(err.value)
+    assert "test_32x32.mat not found in" in message and "no network" in message
+    assert f"put it in {tmp_path / 'SVHN'}/" in message and "http://ufldl.stanford.edu" in message
+
+
+def test_a_network_that_hangs_is_given_up_on_within_the_timeout(monkeypatch):
+    monkeypatch.delenv("DANNLIB_OFFLINE", raising=False)
+    release = threading.Event()
+
+    def hang(*args, **kwargs):  # a black-holed network: the connection attempt never answers
+        release.wait(30)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.monotonic()
+    try:
+        assert not host_reachable("https://example.org/file", timeout=0.5)
+    finally:
+        release.set()
+    assert time.monotonic() - start < 3
+
+
+def _fake_svhn_mat(path, n=10):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = np.random.default_rng(0).integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+    scipy.io.savemat(path, {"X": images, "y": (np.arange(n) % 10 + 1).reshape(n, 1)})
+    return path
+
+
+def test_a_damaged_download_is_reported_offline(tmp_path, offline):
+    path = _fake_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
+    path.write_bytes(path.read_bytes()[:300])  # a download cut short
+    with pytest.raises(DatasetUnavailable, match="test_32x32.mat in .* is damaged .*md5"):
+        load_domain("svhn", "test", root=tmp_path)
+
+
+def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
+    from torchvision.datasets import utils
+
+    path = _fake_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
+    good = path.read_bytes()
+    path.write_bytes(good[:300])
+    fetched = []
+
+    def fake_download(url, root, filename, md5):
+        fetched.append(url)
+        (Path(root) / filename).write_bytes(good)
+
+    monkeypatch.setattr("dannlib.data.digits.host_reachable", lambda url: True)
+    monkeypatch.setattr(utils, "download_url", fake_download)
+    domain = load_domain("svhn", "test", root=tmp_path)
+    assert len(fetched) == 1 and fetched[0].endswith("test_32x32.mat") and len(domain) == 10
+
+
+def test_a_download_that_breaks_off_leaves_no_partial_file(tmp_path, monkeypatch):
+    from torchvision.datasets import utils
+
+    def broken_download(url, root, filename, md5):
+        Path(root, filename).parent.mkdir(parents=True, exist_ok=True)
+        Path(root, filename).write_bytes(b"half a file")
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr("dannlib.data.digits.host_reachable", lambda url: True)
+    monkeypatch.setattr(utils, "download_url", broken_download)
+    with pytest.raises(DatasetUnavailable, match="the download failed .*Connection reset"):
+        load_domain("usps", "test", root=tmp_path)
+    assert not (tmp_path / "USPS" / "usps.t.bz2").exists()
+
+
+def test_damaged_mnist_files_are_reported_with_what_to_do(tmp_path, offline):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_FILES:  # right header, pixel data cut short
+        magic = 0x803 if "images" in name else 0x801
+        dims = (60000, 28, 28) if "images" in name else (60000,)
+        (raw / name).write_bytes(struct.pack(f">{1 + len(dims)}i", magic, *dims) + b"\0" * 50)
+    with pytest.raises(DatasetUnavailable, match=f"damaged .*Delete {raw} and call"):
+        load_domain("mnist", root=tmp_path)
+
+
+def test_a_data_root_without_write_permission_gives_a_clear_error(tmp_path, monkeypatch, offline):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # as on a read-only shared folder
+    with pytest.raises(PermissionError, match="Permission denied. Choose a writable folder"):
+        load_domain("syn_digits", "test", root=tmp_path, limit=10)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")
+def test_a_read_only_data_root_gives_a_clear_error(tmp_path, offline):
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match="set DANNLIB_DATA or pass root="):
+            load_domain("syn_digits", "test", root=tmp_path / "data", limit=10)
+    finally:
+        tmp_path.chmod(0o700)
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+
+import torch
+
+import dannlib.data.syndigits as syn
+from dannlib.data.cache import tensor_checksum
+from dannlib.data.registry import load_domain
+
+root, me, other = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+build = syn.make_syn_digits
+
+
+def build_then_wait(*args):
+    out = build(*args)
+    (root / f"built-{me}").touch()
+    while not (root / f"built-{other}").exists():  # both have built before either writes
+        time.sleep(0.01)
+    return out
+
+
+syn.make_syn_digits = build_then_wait
+domain = load_domain("syn_digits", "test", root=root / "data", limit=20)
+print(tensor_checksum(domain.x, domain.y))
+"""
+
+
+def test_two_processes_generating_one_cache_leave_one_valid_file(tmp_path):
+    env = {**os.environ, "DANNLIB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(tmp_path), me, other],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for me, other in (("a", "b"), ("b", "a"))
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    checksums = {out.strip() for out, _ in results}
+    assert len(checksums) == 1  # both processes got the same data
+    files = sorted(p.relative_to(tmp_path / "data") for p in (tmp_path / "data").rglob("*"))
+    assert files == [Path("syn_digits"), Path("syn_digits/test_seed0_n20.pt")]  # no temp files
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unusable cache would warn and rebuild
+        again = load_domain("syn_digits", "test", root=tmp_path / "data", limit=20)
+    assert checksums == {tensor_checksum(again.x, again.y)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: untrusted files, interrupted saves
+
+
+class _RunsCode:
+    """Unpickling this calls Path.touch: what a booby-trapped checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path):
+    path, marker = tmp_path / "evil.pt", tmp_path / "code-ran"
+    payload = {"format": FORMAT, "spec": build_model("toy").spec, "state_dict": _RunsCode(marker)}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="not a readable dannlib checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the trap is real: an unsafe load runs it
+    assert marker.exists()
+
+
+def test_every_torch_load_in_dannlib_is_weights_only():
+    calls = []
+    for source in Path(dannlib.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
+                flags = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                calls.append((source.name, flags.get("weights_only")))
+    assert calls and all(flag == "True" for _, flag in calls), calls
+
+
+def test_ctrl_c_in_the_middle_of_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", build_model("toy"))
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def save_half_then_interrupt(obj, f):
+        real_save(obj, f)
+        Path(f).write_bytes(Path(f).read_bytes()[:100])  # half-written when Ctrl-C lands
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", save_half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, build_model("toy", hidden=4))
+    assert path.read_bytes() == before and load_checkpoint(path)[0].spec["kwargs"]["hidden"] == 15
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Archives: special files are refused too (paths and links: test_data_bsds)
+
+
+@pytest.mark.parametrize("kind", [tarfile.FIFOTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE])
+def test_archive_special_files_are_refused(tmp_path, kind):
+    archive = tmp_path / "a.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("photos/ok.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"fine"))
+        special = tarfile.TarInfo("photos/device")
+        special.type = kind
+        tar.addfile(special)
+    with pytest.raises(UnsafeArchive, match="not a file or folder"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Fuzz: the public data transforms never fail with an unhandled exception
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None)
+DTYPES = st.sampled_from([torch.uint8, torch.int64, torch.float32, torch.float64, torch.bool])
+SHAPES = st.lists(st.integers(0, 5), min_size=0, max_size=5).map(tuple)
+
+
+IMAGE_SHAPES = st.tuples(
+    st.integers(0, 4), st.sampled_from([1, 2, 3, 4]), st.integers(1, 9), st.integers(1, 9)
+)
+
+
+@st.composite
+def tensors(draw, dtypes=DTYPES, shapes=SHAPES):
+    """Random tensors; half of them uint8 N x C x H x W images, the form the transforms take."""
+    if draw(st.booleans()):
+        dtypes, shapes = st.just(torch.uint8), IMAGE_SHAPES
+    dtype, shape = draw(dtypes), draw(shapes)
+    low, high = draw(st.sampled_from([(0, 1), (0, 255), (-1000, 1000)]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 1000)))
+    return torch.randint(low, high + 1, shape, generator=g).to(dtype)
+
+
+def _clear(err: Exception) -> bool:
+    """A clear error: ValueError/TypeError whose one-line message says what was expected."""
+    text = str(err)
+    return isinstance(err, (ValueError, TypeError)) and 20 < len(text) and "\n" not in text
+
+
+@FUZZ
+@given(x=tensors(), size=st.one_of(st.integers(1, 12), st.sampled_from([0, -1, 2.5, None, "8"])))
+def test_fuzz_resize_images(x, size):
+    try:
+        out = resize_images(x, size)
+    except Exception as err:
+        assert _clear(err), repr(err)
+    else:
+        assert out.dtype == torch.uint8 and out.shape == (*x.shape[:2], size, size)
+
+
+@FUZZ
+@given(x=tensors(), channels=st.sampled_from([1, 3, 1, 3, 0, 2, 4, "3"]))
+def test_fuzz_to_channels(x, channels):
+    try:
+        out = to_channels(x, channels)
+    except Exception as err:
+        assert _clear(err), repr(err)
+    else:
+        assert out.dtype == torch.uint8 and out.shape == (x.shape[0], channels, *x.shape[2:])
+        if x.shape[1] == 1:
+            assert torch.equal(out[:, :1], x)
+
+
+@FUZZ
+@given(x=tensors())
+def test_fuzz_to_float(x):
+    try:
+        out = to_float(x)
+    except Exception as err:
+        assert _clear(err), repr(err)
+    else:
+        assert out.dtype == torch.float32 and out.shape == x.shape
+        if x.dtype == torch.uint8 and x.numel():
+            assert torch.allclose(out * 255, x.float(), atol=1e-3) and float(out.max()) <= 1.0
+
+
+@FUZZ
+@given(x=tensors(), labels=tensors(shapes=st.lists(st.integers(0, 6), max_size=2).map(tuple)))
+def test_fuzz_domain_construction(x, labels):
+    # half the time one label per row of x (the usual case), else the random tensor as it is
+    y = labels.flatten()[: len(x)] if x.dim() and labels.numel() >= len(x) else labels
+    try:
+        domain = Domain(x, y, {"name": "fuzz"})
+    except Exception as err:
+        assert _clear(err), repr(err)
+    else:
+        assert len(domain) == len(x) == len(y) and domain.y.dtype == torch.int64
+        assert domain.info == {"name": "fuzz", "count": len(y)}
+        assert len(domain) == 0 or domain.num_classes == int(y.max()) + 1
+
+
+@FUZZ
+@given(
+    labels=st.lists(st.integers(0, 4), max_size=30),
+    limit=st.one_of(st.integers(-3, 40), st.just(2.0), st.just(True)),
+    seed=st.one_of(st.integers(0, 2**31), st.just(-1)),
+)
+def test_fuzz_balanced_subset(labels, limit, seed):
+    y = torch.tensor(labels, dtype=torch.int64)
+    domain = Domain(torch.arange(len(y)).view(-1, 1), y, {"name": "fuzz"})
+    try:
+        sub = balanced_subset(domain, limit, seed)
+    except Exception as err:
+        assert _clear(err), repr(err)
+    else:
+        assert len(sub) == min(limit, len(y))
+        assert len(set(sub.x.view(-1).tolist())) == len(sub)  # no row twice
+        assert torch.equal(sub.y, y[sub.x.view(-1)])  # rows keep their labels
+        counts = torch.bincount(sub.y, minlength=5)
+        available = torch.bincount(y, minlength=5)
+        # balanced: a class is short of another only when it has run out of rows
+        for a in range(5):
+            for b in range(5):
+                assert counts[a] <= counts[b] + 1 or counts[b] == available[b]
