@@ -52,7 +52,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as err:  # any unpickling failure means: not a usable checkpoint
         raise CheckpointError(
             f"{path} is not a readable dannlib checkpoint (truncated, corrupted or not a "
-            f"checkpoint at all): {type(err).__name__}: {str(err)[:200]}. Re-create it with "
+            f"checkpoint at all): {type(err).__name__}: {_first_sentence(err)}. Re-create it with "
             "save_checkpoint."
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -90,6 +90,10 @@ def check_spec(model: DANN, payload: dict, path: str | os.PathLike = "checkpoint
             f"Load it with model=None to rebuild the right one, or build_model('{spec['arch']}', "
             f"**{spec['kwargs']})."
         )
+
+
+def _first_sentence(err: Exception) -> str:
+    return str(err).strip().splitlines()[0].split(". ")[0][:200] if str(err).strip() else ""
 
 
 def _describe(spec: dict) -> str:
