@@ -4,4 +4,3 @@ import os
 
 os.environ.setdefault("DANNLIB_PROFILE", "quick")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("MPLBACKEND", "Agg")
