@@ -155,6 +155,10 @@ def toy_net(
     """The paper's shallow net for the moons: one sigmoid hidden layer of 15 units, a linear
     label head. The domain head has one hidden layer of `domain_hidden` units (0: linear);
     on the rotated moons a linear domain head was too weak to guide the alignment."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of: {', '.join(ACTIVATIONS)}"
+        )
     features = nn.Sequential(nn.Linear(in_features, hidden), ACTIVATIONS[activation]())
     domain = _mlp([hidden, domain_hidden, 1] if domain_hidden else [hidden, 1])
     kwargs = dict(

@@ -27,6 +27,8 @@ def test_unknown_architecture_lists_choices():
     with pytest.raises(ValueError, match="mnist, svhn, modern, toy"):
         build_model("resnet")
     assert set(ARCHITECTURES) == {"mnist", "svhn", "modern", "toy"}
+    with pytest.raises(ValueError, match="relu, sigmoid, tanh"):
+        build_model("toy", activation="gelu")
 
 
 def _feature_grad_from_domain_loss(model, lambd):
