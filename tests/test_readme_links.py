@@ -94,7 +94,7 @@ def problem(link: str, doc: Path) -> str | None:
     if ROOT not in target.parents and target != ROOT:
         return "points outside the repository"
     if parsed.fragment and target.suffix in (".md", ".ipynb"):
-        if slug(unquote(parsed.fragment)) not in anchors(target) | {unquote(parsed.fragment)}:
+        if unquote(parsed.fragment).lower() not in anchors(target):
             return f"no heading #{parsed.fragment} in {target.name}"
     return None
 
