@@ -23,6 +23,7 @@ def atomic_path(path: str | os.PathLike):
             "(for data: set DANNLIB_DATA or pass root=...)."
         ) from err
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the result should read like any other file
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:

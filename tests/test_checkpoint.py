@@ -56,3 +56,4 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
         save_checkpoint(path, build_model("toy", hidden=4))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+    assert path.stat().st_mode & 0o777 == 0o644
