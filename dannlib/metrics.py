@@ -14,24 +14,12 @@ import torch
 
 from dannlib.data.base import Domain, to_float
 from dannlib.models import DANN
-from dannlib.train import History, evaluate, fit
+from dannlib.train import History, class_logits, evaluate, fit
 
 
 def predict(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted class of every input (inference mode, on the CPU)."""
-    x = data.x if isinstance(data, Domain) else data
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        out = [
-            model.label_head(model.features(to_float(x[i : i + batch_size].to(device))))
-            .argmax(1)
-            .cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+    return class_logits(model, data, batch_size).argmax(1)
 
 
 def confusion_matrix(

@@ -91,35 +91,10 @@ class History:
         )
 
 
-def _batches(model: DANN, x: torch.Tensor, batch_size: int):
-    for i in range(0, len(x), batch_size):
-        yield model(to_float(x[i : i + batch_size]))
-
-
-def evaluate(model: DANN, data: Domain, batch_size: int = 1000, device=None) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of the label predictor on `data` (inference mode)."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct, loss = 0, 0.0
-    try:
-        with torch.inference_mode():
-            for i in range(0, len(data), batch_size):
-                x = to_float(data.x[i : i + batch_size].to(device))
-                y = data.y[i : i + batch_size].to(device)
-                logits = model.label_head(model.features(x))
-                correct += int((logits.argmax(1) == y).sum())
-                loss += float(F.cross_entropy(logits, y, reduction="sum"))
-    finally:
-        model.train(was_training)
-    n = max(len(data), 1)
-    return {"acc": correct / n, "loss": loss / n}
-
-
-def extract_features(
-    model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000
+def map_batches(
+    model: DANN, data: Domain | torch.Tensor, fn, batch_size: int = 1000
 ) -> torch.Tensor:
-    """The feature extractor's output for every input (inference mode, on the CPU)."""
+    """`fn(model, float_batch)` over every input, in eval and inference mode, on the CPU."""
     x = data.x if isinstance(data, Domain) else data
     device = next(model.parameters()).device
     was_training = model.training
@@ -127,12 +102,35 @@ def extract_features(
     try:
         with torch.inference_mode():
             out = [
-                model.features(to_float(x[i : i + batch_size].to(device))).cpu()
-                for i in range(0, len(x), batch_size)
+                fn(model, to_float(x[i : i + batch_size].to(device))).cpu()
+                for i in range(0, max(len(x), 1), batch_size)  # one (empty) batch if x is empty
             ]
     finally:
         model.train(was_training)
     return torch.cat(out)
+
+
+def class_logits(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000):
+    """The label predictor's logits for every input (N x K)."""
+    return map_batches(model, data, lambda m, x: m.label_head(m.features(x)), batch_size)
+
+
+def extract_features(
+    model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000
+) -> torch.Tensor:
+    """The feature extractor's output for every input."""
+    return map_batches(model, data, lambda m, x: m.features(x), batch_size)
+
+
+def evaluate(model: DANN, data: Domain, batch_size: int = 1000) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of the label predictor on `data` (inference mode)."""
+    if len(data) == 0:
+        return {"acc": 0.0, "loss": 0.0}
+    logits = class_logits(model, data, batch_size)
+    return {
+        "acc": (logits.argmax(1) == data.y).float().mean().item(),
+        "loss": F.cross_entropy(logits, data.y).item(),
+    }
 
 
 def _plain(info: dict) -> dict:
@@ -288,7 +286,7 @@ def fit(
         row = {"step": step, "epoch": step / per_epoch, "train_seconds": train_seconds}
         t0 = time.perf_counter()
         for name, data in eval_sets.items():
-            for key, value in evaluate(model, data, device=device).items():
+            for key, value in evaluate(model, data).items():
                 row[f"{name}_{key}"] = value
         row["eval_seconds"] = time.perf_counter() - t0
         history.log_eval(**row)
