@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +21,14 @@ class Profile:
     digits_train: int | None  # images per domain for training (None: all)
     digits_test: int | None  # images per domain for evaluation (None: all)
     digits_steps: int  # optimisation steps for one digit run
-    toy_steps: int  # optimisation steps for one two-moons run
     seeds: int  # seeds for claims that average over seeds
     embed_points: int  # points per domain in t-SNE / PCA plots
 
-    def as_dict(self) -> dict:
-        """The profile as a plain dict (for printing and for History.meta)."""
-        return asdict(self)
-
 
 PROFILES = {
-    "quick": Profile("quick", 1000, 500, 150, 1500, 2, 200),
-    "default": Profile("default", None, 2000, 3000, 6000, 3, 500),
-    "paper": Profile("paper", None, None, 100_000, 10_000, 5, 1000),
+    "quick": Profile("quick", 1000, 500, 150, 2, 200),
+    "default": Profile("default", None, 2000, 3000, 3, 500),
+    "paper": Profile("paper", None, None, 100_000, 5, 1000),
 }
 
 

@@ -19,7 +19,7 @@ def test_profile_from_argument_and_environment(monkeypatch):
 
 def test_quick_profile_is_smaller_than_default():
     quick, default = get_profile("quick"), get_profile("default")
-    assert quick.digits_steps < default.digits_steps and quick.toy_steps < default.toy_steps
+    assert quick.digits_steps < default.digits_steps and quick.seeds < default.seeds
 
 
 def test_data_root(monkeypatch, tmp_path):
