@@ -46,11 +46,11 @@ from dannlib.train import evaluate  # noqa: E402
 RECIPES = {
     "dannlib DANN (course recipe)": (
         "modern",
-        dict(mode="dann", optimizer="adam", lr=2e-3, lr_schedule="constant"),
+        dict(mode="dann", optimizer="adam", lr=2e-3, lr_schedule="constant", adapt_bn=True),
     ),
     "dannlib source-only (course recipe)": (
         "modern",
-        dict(mode="source_only", optimizer="adam", lr=2e-3, lr_schedule="constant"),
+        dict(mode="source_only", optimizer="adam", lr=2e-3, lr_schedule="constant", adapt_bn=True),
     ),
     "dannlib DANN (paper recipe)": ("mnist", dict(mode="dann")),
 }

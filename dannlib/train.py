@@ -7,6 +7,7 @@ Target labels are used only in `target_only` mode and for reporting, never for s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from dannlib.checkpoint import (
@@ -122,11 +124,54 @@ def extract_features(
     return map_batches(model, data, lambda m, x: m.features(x), batch_size)
 
 
-def evaluate(model: DANN, data: Domain, batch_size: int = 1000) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of the label predictor on `data` (inference mode)."""
+@contextlib.contextmanager
+def domain_batchnorm(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000):
+    """Inside the block, batch-norm layers normalise with the statistics of `data` (AdaBN).
+
+    fit normalises each domain with its own batch statistics, but the running averages that
+    eval mode uses mix both domains; recomputing them on one domain's inputs (no labels needed)
+    evaluates the network the way it was trained. The model's own statistics come back after.
+    """
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, {k: v.clone() for k, v in m.state_dict().items()}) for m in layers]
+    try:
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches below
+        map_batches(model, data, _forward_with_batch_statistics, batch_size)
+        yield model
+    finally:
+        for m, (momentum, state) in zip(layers, saved):
+            m.momentum = momentum
+            m.load_state_dict(state)
+
+
+def _forward_with_batch_statistics(model: DANN, x: torch.Tensor) -> torch.Tensor:
+    """One forward pass with only the batch-norm layers in training mode (dropout stays off)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in layers:
+        m.train()
+    try:
+        return model(x)[0]
+    finally:
+        for m in layers:
+            m.eval()
+
+
+def evaluate(
+    model: DANN, data: Domain, batch_size: int = 1000, adapt_bn: bool = False
+) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of the label predictor on `data` (inference mode).
+
+    With `adapt_bn`, batch-norm layers use `data`'s own statistics (see domain_batchnorm).
+    """
     if len(data) == 0:
         return {"acc": 0.0, "loss": 0.0}
-    logits = class_logits(model, data, batch_size)
+    if adapt_bn and model.has_batchnorm:
+        with domain_batchnorm(model, data, batch_size):
+            logits = class_logits(model, data, batch_size)
+    else:
+        logits = class_logits(model, data, batch_size)
     return {
         "acc": (logits.argmax(1) == data.y).float().mean().item(),
         "loss": F.cross_entropy(logits, data.y).item(),
@@ -214,6 +259,7 @@ def fit(
     callback: Callable[[DANN, History, int], None] | None = None,
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
+    adapt_bn: bool = False,
 ) -> History:
     """Train `model` in place on labelled `source` (or `target` if mode='target_only').
 
@@ -222,9 +268,11 @@ def fit(
     paper's ramp lambda_max * lambda_p in 'dann' mode and is 0 otherwise; with lr_schedule
     'paper' the learning rate is lr / (1 + 10 p)^0.75. Every `eval_every` steps (default:
     once an epoch) each of `eval_sets` is evaluated, `callback(model, history, step)` is
-    called and, if `checkpoint` is set, a resumable checkpoint is written. Ctrl-C stops
-    training and returns the History so far: a step cut short is undone (the model is as after
-    the last completed step, which is also checkpointed); `resume` continues from a checkpoint.
+    called and, if `checkpoint` is set, a resumable checkpoint is written. `adapt_bn`
+    evaluates batch-norm networks with each evaluation set's own statistics (domain_batchnorm).
+    Ctrl-C stops training and returns the History so far: a step cut short is undone (the
+    model is as after the last completed step, which is also checkpointed); `resume`
+    continues from a checkpoint.
     """
     _check_choice("mode", mode, MODES)
     _check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -256,6 +304,7 @@ def fit(
         gamma=gamma,
         seed=seed,
         eval_every=eval_every,
+        adapt_bn=adapt_bn,
         source=_plain(source.info),
         target=_plain(target.info),
     )
@@ -286,7 +335,7 @@ def fit(
         row = {"step": step, "epoch": step / per_epoch, "train_seconds": train_seconds}
         t0 = time.perf_counter()
         for name, data in eval_sets.items():
-            for key, value in evaluate(model, data).items():
+            for key, value in evaluate(model, data, adapt_bn=adapt_bn).items():
                 row[f"{name}_{key}"] = value
         row["eval_seconds"] = time.perf_counter() - t0
         history.log_eval(**row)

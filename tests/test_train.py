@@ -4,10 +4,16 @@ import pytest
 import torch
 
 from dannlib import build_model, fit, set_seed
-from dannlib.data.base import Domain
+from dannlib.data.base import Domain, to_float
 from dannlib.data.loaders import IndexStream, steps_per_epoch
 from dannlib.data.toy import moons_pair
-from dannlib.train import History, TrainingDiverged, evaluate, train_seconds_to
+from dannlib.train import (
+    History,
+    TrainingDiverged,
+    domain_batchnorm,
+    evaluate,
+    train_seconds_to,
+)
 
 MOONS = dict(steps=1500, batch_size=32, lr=0.1, lr_schedule="constant", lambda_max=2.0)
 
@@ -153,3 +159,21 @@ def test_train_seconds_to_threshold():
     h = History(evals={"target_acc": [0.1, 0.5, 0.9], "train_seconds": [0.0, 1.0, 2.0]})
     assert train_seconds_to(h, "target_acc", 0.5) == 1.0
     assert train_seconds_to(h, "target_acc", 0.95) == float("inf")
+
+
+def test_domain_batchnorm_uses_the_data_statistics_then_restores_the_model():
+    torch.manual_seed(0)
+    model = build_model("modern")
+    x = torch.randint(0, 256, (40, 3, 28, 28), dtype=torch.uint8)
+    data = Domain(x, torch.zeros(40, dtype=torch.long))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with domain_batchnorm(model, x, batch_size=20):  # two equal batches, averaged
+        first_bn = model.features[1]
+        with torch.no_grad():
+            conv_out = model.features[0](to_float(x))
+        assert torch.allclose(first_bn.running_mean, conv_out.mean((0, 2, 3)), atol=1e-4)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert first_bn.momentum == 0.1 and model.training
+    with domain_batchnorm(model, x):
+        adapted = evaluate(model, data)
+    assert evaluate(model, data, adapt_bn=True) == adapted != evaluate(model, data)
