@@ -477,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CheckpointError, DatasetUnavailable, FileNotFoundError, ValueError) as err:
         _warn(f"dann {args.command}: error: {_one_line(err)}")
         return 2
+    except (PermissionError, FloatingPointError) as err:  # unwritable folder, diverged training
+        _warn(f"dann {args.command}: error: {_one_line(err)}")
+        return 1
     except KeyboardInterrupt:
         _warn(f"dann {args.command}: interrupted")
         return 130

@@ -208,3 +208,21 @@ def test_evaluate_bad_checkpoints_one_line_exit_2(tmp_path, capsys):
         assert main(["evaluate", "--checkpoint", str(path), "--domain", "mnist"]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_unwritable_data_folder_and_diverged_training_are_one_line_errors(
+    tmp_path, data_dir, monkeypatch, capsys
+):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = [*TRAIN, "--steps", "2", "--limit", "50", "--no-download", "--no-progress"]
+    code = main([*args, "--data", str(blocker / "data"), "--out", str(tmp_path / "r1")])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: cannot write to" in err and "Traceback" not in err
+
+    def diverge(*a, **k):
+        raise FloatingPointError("the loss became nan at step 1; lower the learning rate")
+
+    monkeypatch.setattr("dannlib.train.fit", diverge)
+    code = main([*args, "--data", str(data_dir), "--out", str(tmp_path / "r2")])
+    assert code == 1 and "error: the loss became nan" in capsys.readouterr().err
