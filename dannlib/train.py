@@ -376,8 +376,8 @@ def fit(
                     feats = [model.features(xs), model.features(xt)]
                 else:  # one pass over both domains, then split
                     feats = list(model.features(torch.cat([xs, xt])).split(batch_size))
-                class_logits = model.label_head(feats[labelled])
-                label_loss = F.cross_entropy(class_logits, (ys, yt)[labelled].to(device))
+                logits = model.label_head(feats[labelled])
+                label_loss = F.cross_entropy(logits, (ys, yt)[labelled].to(device))
                 domain_logit = model.domain_logit(torch.cat(feats), lam)
                 domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domains)
                 loss = label_loss + domain_loss
