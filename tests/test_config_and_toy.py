@@ -68,3 +68,12 @@ def test_domain_checks_and_conversion():
     assert to_float(d.x).max() == 1.0
     with pytest.raises(TypeError, match="uint8"):
         to_float(torch.zeros(2, dtype=torch.int32))
+
+
+def test_to_float_gives_channels_last_images_with_the_same_values():
+    x = torch.randint(0, 256, (5, 3, 7, 6), dtype=torch.uint8)
+    out = to_float(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, x.float() / 255)
+    features = torch.rand(5, 4)  # not images: returned as they are
+    assert to_float(features).is_contiguous() and torch.equal(to_float(features), features)

@@ -69,14 +69,20 @@ class Domain:
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """Model input from stored data: uint8 images to float in [0, 1]; floats unchanged."""
+    """Model input from stored data: uint8 images to float in [0, 1]; floats unchanged.
+
+    Images (N x C x H x W) come back channels-last in memory (same shape and values): CPU
+    convolutions run 30-40% faster on them (benchmarks/).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
     if x.dtype == torch.uint8:
-        return x.float().div_(255.0)
-    if not torch.is_floating_point(x):
+        x = x.float().div_(255.0)
+    elif not torch.is_floating_point(x):
         raise TypeError(
             f"expected uint8 images or float features, got {x.dtype}; store images as "
             "uint8 (0-255) and features as float"
         )
-    return x.float()
+    else:
+        x = x.float()
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
