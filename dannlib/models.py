@@ -119,14 +119,16 @@ def svhn_net(num_classes: int = 10, in_channels: int = 3, size: int = 32) -> DAN
 
 
 def modern_net(num_classes: int = 10, in_channels: int = 3, size: int = 28) -> DANN:
-    """The digit net with batch norm and dropout (wider first layer); trains faster and higher."""
+    """The paper's MNIST net with batch norm and dropout: reaches a higher target accuracy in
+    fewer steps, at the paper net's cost per step (wider convolutions were 2x slower on a CPU
+    and no more accurate)."""
     features = nn.Sequential(
-        nn.Conv2d(in_channels, 64, 5),
-        nn.BatchNorm2d(64),
+        nn.Conv2d(in_channels, 32, 5),
+        nn.BatchNorm2d(32),
         nn.MaxPool2d(2),
         nn.ReLU(),
-        nn.Conv2d(64, 50, 5),
-        nn.BatchNorm2d(50),
+        nn.Conv2d(32, 48, 5),
+        nn.BatchNorm2d(48),
         nn.Dropout2d(0.5),
         nn.MaxPool2d(2),
         nn.ReLU(),
