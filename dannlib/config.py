@@ -12,6 +12,11 @@ import torch
 
 PROFILE_NAMES = ("quick", "default", "paper")
 
+# The course's repository: badges, Colab install cells, the README's links and clone hints all
+# come from here (scripts/badges.py rewrites them). A fork changes this one line.
+REPO_URL = "https://github.com/dann-course/dann-course"
+REPO_BRANCH = "main"
+
 
 @dataclass(frozen=True)
 class Profile:
