@@ -25,14 +25,14 @@ def grad_reverse(x: torch.Tensor, lambd: float | torch.Tensor = 1.0) -> torch.Te
 
 
 class GradientReversal(nn.Module):
-    """Gradient reversal as a module; set `.lambd` during training to follow a schedule."""
+    """Gradient reversal as a module: strength `lambd` per call, else the layer's `.lambd`."""
 
     def __init__(self, lambd: float = 1.0):
         super().__init__()
         self.lambd = lambd
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return grad_reverse(x, self.lambd)
+    def forward(self, x: torch.Tensor, lambd: float | torch.Tensor | None = None) -> torch.Tensor:
+        return grad_reverse(x, self.lambd if lambd is None else lambd)
 
     def extra_repr(self) -> str:
         return f"lambd={float(self.lambd):.4g}"

@@ -6,6 +6,9 @@ Factories build the paper's networks (Ganin et al. 2016): the MNIST net, the SVH
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -36,15 +39,18 @@ class DANN(nn.Module):
     def forward(
         self, x: torch.Tensor, lambd: float | torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class logits and the domain logit; `lambd` (if given) sets the reversal strength."""
+        """Class logits and the domain logit; `lambd` (if given) is the reversal strength."""
         f = self.features(x)
         return self.label_head(f), self.domain_logit(f, lambd)
 
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The label predictor's logits for a batch of (float) inputs."""
+        return self.label_head(self.features(x))
+
     def domain_logit(self, f: torch.Tensor, lambd: float | torch.Tensor | None = None):
-        """The domain classifier's single logit for features `f`, behind the gradient reversal."""
-        if lambd is not None:
-            self.grl.lambd = lambd
-        return self.domain_head(self.grl(f)).squeeze(-1)
+        """The domain classifier's single logit for features `f`, behind the gradient reversal
+        with strength `lambd` (default: the layer's own `.lambd`; the model is not changed)."""
+        return self.domain_head(self.grl(f, lambd)).squeeze(-1)
 
     @property
     def has_batchnorm(self) -> bool:
@@ -66,14 +72,21 @@ def _mlp(sizes: list[int], dropout: float = 0.0, batchnorm: bool = False) -> nn.
     return nn.Sequential(*layers)
 
 
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block `module` is in eval mode; its previous mode comes back, whatever happens."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 def _flat_size(features: nn.Module, in_channels: int, size: int) -> int:
     """Length of the flattened feature vector for one input image."""
-    with torch.no_grad():
-        was_training = features.training
-        features.eval()
-        out = features(torch.zeros(1, in_channels, size, size))
-        features.train(was_training)
-    return out.shape[1]
+    with torch.no_grad(), eval_mode(features):
+        return features(torch.zeros(1, in_channels, size, size)).shape[1]
 
 
 def mnist_net(num_classes: int = 10, in_channels: int = 3, size: int = 28) -> DANN:
