@@ -1,19 +1,22 @@
-"""Training: one `fit` for source_only / dann / target_only, `evaluate`, and `History`.
+"""Training: `TrainConfig`, one DANN update (`dann_step`), the loop (`fit`), `evaluate`.
 
-Source-only is the same network with lambda = 0: the domain head still learns (a probe of how
-separable the domains are) but its reversed gradient into the features is zero.
-Target labels are used only in `target_only` mode and for reporting, never for selection.
+`fit` is a short loop over named parts: pick the step's lambda and learning rate, draw a source
+and a target batch, call `dann_step` (the step lesson 03 has students write), evaluate every
+`eval_every` steps. Source-only is the same network and step with lambda = 0: the domain head
+still learns (a probe of how separable the domains are) but its reversed gradient into the
+features is zero. Target labels are used only in `target_only` mode and for reporting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +34,7 @@ from dannlib.checkpoint import (
 )
 from dannlib.data.base import Domain, to_float
 from dannlib.data.loaders import IndexStream, steps_per_epoch
-from dannlib.models import DANN
+from dannlib.models import DANN, eval_mode
 from dannlib.schedules import annealed_lr, dann_lambda
 
 MODES = ("source_only", "dann", "target_only")
@@ -39,10 +42,13 @@ OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("paper", "constant")
 
 
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; `history` holds the steps before it."""
+MAX_BATCH_SIZE = 4096  # images per domain and step; far beyond what a laptop's memory holds
 
-    def __init__(self, message: str, history: History):
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; `history` (set by fit) holds the steps before it."""
+
+    def __init__(self, message: str, history: History | None = None):
         super().__init__(message)
         self.history = history
 
@@ -93,35 +99,110 @@ class History:
         )
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """The settings of one training run; checks itself. Change it with `.replace(**changes)`.
+
+    Give `steps` or `epochs` (passes over the larger domain). lambda follows the paper's ramp
+    lambda_max * lambda_p in 'dann' mode and is 0 otherwise; with lr_schedule 'paper' the
+    learning rate is lr / (1 + 10 p)^0.75. `adapt_bn` evaluates batch-norm networks with each
+    evaluation set's own statistics, the way training normalises each domain (domain_batchnorm).
+    `recipe` names the dannlib.recipes recipe the settings came from, if any.
+    """
+
+    mode: str = "dann"
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    lr_schedule: str = "paper"
+    lambda_max: float = 1.0
+    gamma: float = 10.0
+    seed: int = 0
+    eval_every: int | None = None
+    adapt_bn: bool = False
+    recipe: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("mode", self.mode, MODES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name in ("steps", "epochs", "batch_size", "eval_every"):
+            if getattr(self, name) is not None:
+                _check_count(name, getattr(self, name))
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give exactly one of steps=... or epochs=..., not both")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ValueError(
+                f"batch_size {self.batch_size} is too large (at most {MAX_BATCH_SIZE} images per "
+                "domain and step); the paper uses 64 (32 + 32 on the moons)"
+            )
+        _check_number("lr", self.lr, low=0.0, low_open=True)
+        _check_number("momentum", self.momentum, low=0.0, high=1.0)
+        _check_number("lambda_max", self.lambda_max, low=0.0)
+        _check_number("gamma", self.gamma, low=0.0, low_open=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with `changes` applied (and checked)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(
+                f"unknown training setting(s) {', '.join(unknown)}; the settings are: "
+                + ", ".join(f.name for f in dataclasses.fields(self))
+            )
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON- and weights_only-safe)."""
+        return dataclasses.asdict(self)
+
+
 def map_batches(
     model: DANN, data: Domain | torch.Tensor, fn, batch_size: int = 1000
 ) -> torch.Tensor:
     """`fn(model, float_batch)` over every input, in eval and inference mode, on the CPU."""
     x = data.x if isinstance(data, Domain) else data
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            out = [
-                fn(model, to_float(x[i : i + batch_size].to(device))).cpu()
-                for i in range(0, max(len(x), 1), batch_size)  # one (empty) batch if x is empty
-            ]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        out = [
+            fn(model, to_float(x[i : i + batch_size].to(device))).cpu()
+            for i in range(0, max(len(x), 1), batch_size)  # one (empty) batch if x is empty
+        ]
     return torch.cat(out)
 
 
-def class_logits(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000):
-    """The label predictor's logits for every input (N x K)."""
-    return map_batches(model, data, lambda m, x: m.label_head(m.features(x)), batch_size)
+def class_logits(
+    model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000, adapt_bn: bool = False
+) -> torch.Tensor:
+    """The label predictor's logits for every input (N x K).
+
+    With `adapt_bn`, batch-norm layers use `data`'s own statistics (see domain_batchnorm).
+    """
+    with _batchnorm_of(model, data, adapt_bn, batch_size):
+        return map_batches(model, data, lambda m, x: m.class_logits(x), batch_size)
 
 
 def extract_features(
-    model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000
+    model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000, adapt_bn: bool = False
 ) -> torch.Tensor:
-    """The feature extractor's output for every input."""
-    return map_batches(model, data, lambda m, x: m.features(x), batch_size)
+    """The feature extractor's output for every input.
+
+    With `adapt_bn`, batch-norm layers use `data`'s own statistics, as the classifier reads
+    them in evaluation: pass one domain at a time then.
+    """
+    with _batchnorm_of(model, data, adapt_bn, batch_size):
+        return map_batches(model, data, lambda m, x: m.features(x), batch_size)
+
+
+def _batchnorm_of(model: DANN, data, adapt_bn: bool, batch_size: int):
+    """domain_batchnorm(model, data) if asked for and the model has batch norm, else nothing."""
+    if adapt_bn and model.has_batchnorm:
+        return domain_batchnorm(model, data, batch_size)
+    return contextlib.nullcontext(model)
 
 
 @contextlib.contextmanager
@@ -152,7 +233,7 @@ def _forward_with_batch_statistics(model: DANN, x: torch.Tensor) -> torch.Tensor
     for m in layers:
         m.train()
     try:
-        return model(x)[0]
+        return model(x)[0]  # every head too: the modern net has batch norm in both heads
     finally:
         for m in layers:
             m.eval()
@@ -167,15 +248,257 @@ def evaluate(
     """
     if len(data) == 0:
         return {"acc": 0.0, "loss": 0.0}
-    if adapt_bn and model.has_batchnorm:
-        with domain_batchnorm(model, data, batch_size):
-            logits = class_logits(model, data, batch_size)
-    else:
-        logits = class_logits(model, data, batch_size)
+    logits = class_logits(model, data, batch_size, adapt_bn)
+    if data.num_classes > logits.shape[1]:
+        raise ValueError(
+            f"the labels of {data.name} go up to {data.num_classes - 1} but the model predicts "
+            f"{logits.shape[1]} classes; evaluate it on data with the classes it was trained on"
+        )
     return {
         "acc": (logits.argmax(1) == data.y).float().mean().item(),
         "loss": F.cross_entropy(logits, data.y).item(),
     }
+
+
+def dann_step(
+    model: DANN,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    lam: float,
+    lr: float,
+) -> dict[str, float]:
+    """One DANN update on `batch` = (labelled inputs, their labels, unlabelled inputs).
+
+    The label loss is the cross-entropy on the labelled batch; the domain loss is the binary
+    cross-entropy of the domain head, behind the gradient reversal of strength `lam`, on both
+    batches (domain 0: labelled, 1: unlabelled). One backward pass of their sum, one optimiser
+    step at learning rate `lr`. Batch-norm networks see each batch in its own forward pass.
+    """
+    x_lab, y_lab, x_unl = batch
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    if model.has_batchnorm:  # one domain per batch-norm pass
+        f_lab, f_unl = model.features(x_lab), model.features(x_unl)
+    else:  # one pass over both domains, then split
+        f_lab, f_unl = model.features(torch.cat([x_lab, x_unl])).split([len(x_lab), len(x_unl)])
+    label_loss = F.cross_entropy(model.label_head(f_lab), y_lab)
+    domain = torch.cat([torch.zeros(len(x_lab)), torch.ones(len(x_unl))]).to(x_lab.device)
+    domain_logit = model.domain_logit(torch.cat([f_lab, f_unl]), lam)
+    domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domain)
+    loss = label_loss + domain_loss
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(
+            f"the loss became {loss.item()} (lr={lr:.3g}, lambda={lam:.3g}); lower the learning "
+            "rate or lambda_max (and check the data for NaN or inf) and train again."
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    domain_acc = ((domain_logit.detach() > 0).float() == domain).float().mean()
+    return {
+        "label_loss": label_loss.item(),
+        "domain_loss": domain_loss.item(),
+        "domain_acc": domain_acc.item(),
+        "lambda": float(lam),
+        "lr": float(lr),
+    }
+
+
+def fit(
+    model: DANN,
+    source: Domain,
+    target: Domain,
+    config: TrainConfig | None = None,
+    *,
+    eval_sets: dict[str, Domain] | None = None,
+    callback: Callable[[DANN, History, int], None] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    **overrides,
+) -> History:
+    """Train `model` in place with `config` (a TrainConfig; keyword `overrides` change it).
+
+    Every step draws `batch_size` source and `batch_size` target images (the shorter domain
+    cycles) and calls `dann_step`. Every `eval_every` steps (default: once an epoch) each of
+    `eval_sets` is evaluated, `callback(model, history, step)` is called and, if `checkpoint`
+    is set, a resumable checkpoint is written; `resume` continues from one. Ctrl-C (SIGINT)
+    stops after the current step and returns the History so far; SIGTERM saves the checkpoint
+    first, then goes to the handler that was there before.
+    """
+    config = (config or TrainConfig()).replace(**overrides)
+    run = _Run(model, source, target, config, device)
+    if resume is not None:
+        _resume(resume, run)
+    eval_sets = eval_sets or {}
+    with (
+        _StopSignals() as stop,
+        tqdm(
+            total=run.total, initial=run.step, disable=not progress, desc=config.mode, leave=False
+        ) as bar,
+    ):
+        try:
+            if run.step == 0:
+                run.evaluate(eval_sets, callback, checkpoint)
+            while run.step < run.total and not stop.signal:
+                run.train_step()
+                bar.update()
+                if run.step % run.eval_every == 0 or run.step == run.total:
+                    run.evaluate(eval_sets, callback, checkpoint)
+                    bar.set_postfix(run.last_accuracies())
+        except KeyboardInterrupt:
+            stop.signal = signal.SIGINT
+        if stop.signal:
+            run.stopped(checkpoint, stop.signal)
+    if stop.signal == signal.SIGTERM:
+        signal.raise_signal(signal.SIGTERM)
+    return run.history
+
+
+class _Run:
+    """The state of one fit: model, optimiser, batch streams, step counter and History."""
+
+    def __init__(self, model: DANN, source: Domain, target: Domain, config: TrainConfig, device):
+        self.model, self.config = model, config
+        labelled, unlabelled = (
+            (target, source) if config.mode == "target_only" else (source, target)
+        )
+        _check_data(model, source, target, labelled)
+        per_epoch = steps_per_epoch(len(source), len(target), config.batch_size)
+        if config.steps is None and config.epochs is None:
+            raise ValueError("give exactly one of steps=... or epochs=...")
+        self.total = config.steps or config.epochs * per_epoch
+        self.eval_every = config.eval_every or per_epoch
+        self.device = torch.device(device) if device else next(model.parameters()).device
+        model.to(self.device).train()
+        self.optimizer = _make_optimizer(model, config)
+        # batch k of each domain depends only on (seed, k): resumed runs see the same batches
+        streams = (
+            IndexStream(len(source), 2 * config.seed),
+            IndexStream(len(target), 2 * config.seed + 1),
+        )
+        if config.mode == "target_only":
+            streams = streams[::-1]
+        self.domains = list(zip((labelled, unlabelled), streams))
+        meta = {**config.to_dict(), "steps": self.total, "eval_every": self.eval_every}
+        self.history = History(
+            meta={
+                **meta,
+                "steps_per_epoch": per_epoch,
+                "source": _plain(source.info),
+                "target": _plain(target.info),
+            }
+        )
+        self.step, self.train_seconds, self.saved = 0, 0.0, 0
+        torch.manual_seed(config.seed)
+
+    def train_step(self) -> None:
+        """One dann_step at this step's lambda and learning rate; undone if it raises."""
+        c, p = self.config, self.step / self.total
+        lam = c.lambda_max * dann_lambda(p, c.gamma) if c.mode == "dann" else 0.0
+        lr = annealed_lr(p, c.lr) if c.lr_schedule == "paper" else c.lr
+        (lab, lab_stream), (unl, unl_stream) = self.domains
+        x_lab, y_lab = lab[lab_stream.batch(self.step, c.batch_size)]
+        x_unl, _ = unl[unl_stream.batch(self.step, c.batch_size)]
+        batch = (self._input(x_lab), y_lab.to(self.device), self._input(x_unl))
+        t0 = time.perf_counter()
+        with _undone_if_raised(self.model, self.history):
+            stats = dann_step(self.model, self.optimizer, batch, lam, lr)
+        self.train_seconds += time.perf_counter() - t0
+        self.step += 1
+        self.history.log_step(step=self.step, **stats)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        return to_float(x.to(self.device))
+
+    def evaluate(self, eval_sets: dict[str, Domain], callback, checkpoint) -> None:
+        """Evaluate every set, log the row, call the callback, write the checkpoint."""
+        row = {"step": self.step, "epoch": self.step / self.history.meta["steps_per_epoch"]}
+        row["train_seconds"] = self.train_seconds
+        t0 = time.perf_counter()
+        for name, data in eval_sets.items():
+            for key, value in evaluate(self.model, data, adapt_bn=self.config.adapt_bn).items():
+                row[f"{name}_{key}"] = value
+        row["eval_seconds"] = time.perf_counter() - t0
+        self.history.log_eval(**row)
+        if callback is not None:
+            callback(self.model, self.history, self.step)
+        if checkpoint is not None:
+            self.save(checkpoint)
+
+    def last_accuracies(self) -> dict[str, str]:
+        return {k: f"{v[-1]:.3f}" for k, v in self.history.evals.items() if k.endswith("_acc")}
+
+    def save(self, path) -> None:
+        state = {
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "optimizer": self.optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+        }
+        save_checkpoint(
+            path,
+            self.model,
+            config=self.history.meta,
+            history=self.history.to_dict(),
+            train_state=state,
+        )
+        self.saved = self.step
+
+    def stopped(self, checkpoint, signum: int) -> None:
+        """After a Ctrl-C or SIGTERM: mark the History, save the last step, say how to resume."""
+        self.history.interrupted = True
+        if checkpoint is not None and self.step > self.saved:
+            self.save(checkpoint)
+        if signum == signal.SIGINT:
+            warnings.warn(
+                f"training interrupted after {self.step} of {self.total} steps; returning the "
+                "model and History so far"
+                + (f" (resume with fit(..., resume='{checkpoint}'))" if checkpoint else ""),
+                stacklevel=3,
+            )
+
+
+@contextlib.contextmanager
+def _undone_if_raised(model: DANN, history: History) -> Iterator[None]:
+    """A step that raises leaves the batch-norm statistics and the RNG as they were before it.
+
+    Parameters change only in the optimiser step, the step's last act, so they need no undo.
+    """
+    rng, buffers = torch.get_rng_state(), [b.clone() for b in model.buffers()]
+    try:
+        yield
+    except BaseException as err:
+        torch.set_rng_state(rng)
+        with torch.no_grad():
+            for b, old in zip(model.buffers(), buffers, strict=True):
+                b.copy_(old)
+        if isinstance(err, TrainingDiverged):
+            err.history = history
+        raise
+
+
+class _StopSignals:
+    """Inside the block, Ctrl-C (SIGINT) and SIGTERM set `.signal` instead of stopping the
+    program, so fit finishes the current step first. Main thread only; the previous handlers
+    come back on exit, whichever handlers pytest, IPython or the platform installed."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> _StopSignals:
+        self.signal, self._previous = None, {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._record)
+        return self
+
+    def _record(self, signum, frame) -> None:
+        self.signal = signal.Signals(signum)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _plain(info: dict) -> dict:
@@ -193,14 +516,30 @@ def _check_count(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive whole number, got {value!r}")
 
 
+def _check_number(name, value, low=None, high=None, low_open=False) -> None:
+    """A finite number in [low, high) (or (low, high) with low_open)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or value > low or (value == low and not low_open))
+    ok = ok and (high is None or value < high)
+    if not ok:
+        where = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"
+        raise ValueError(f"{name} must be a finite number in {where}, got {value!r}")
+
+
 def _check_data(model: DANN, source: Domain, target: Domain, labelled: Domain) -> None:
-    """Clear errors for source/target inputs of different shapes and labels the model lacks."""
+    """Clear errors for source/target inputs that do not fit together or the model."""
     if source.x.shape[1:] != target.x.shape[1:]:
         raise ValueError(
             f"source inputs are {tuple(source.x.shape[1:])} but target inputs are "
             f"{tuple(target.x.shape[1:])}; load both at one size and channel count "
             "(domain_pair does, or pass size= and channels= to load_domain)"
         )
+    for d in (source, target):
+        if d.x.dim() == 4 and torch.is_floating_point(d.x) and len(d) and d.x.abs().max() > 1.5:
+            raise ValueError(
+                f"{d.name}: float images must be in [0, 1], these go up to "
+                f"{float(d.x.abs().max()):.4g}; store images as uint8 (0-255) or divide by 255"
+            )
     classes = model.spec.get("kwargs", {}).get("num_classes")
     if classes is not None and len(labelled) and int(labelled.y.max()) >= classes:
         raise ValueError(
@@ -209,231 +548,15 @@ def _check_data(model: DANN, source: Domain, target: Domain, labelled: Domain) -
         )
 
 
-class _DeferCtrlC:
-    """Inside the block Ctrl-C is recorded in `.pending` instead of raised (main thread only)."""
-
-    def __enter__(self) -> _DeferCtrlC:
-        self.pending, self._previous = False, None
-        on_main = threading.current_thread() is threading.main_thread()
-        if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._record)
-        return self
-
-    def _record(self, signum, frame) -> None:
-        self.pending = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+def _make_optimizer(model: DANN, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
-def _make_optimizer(model: DANN, name: str, lr: float, momentum: float, weight_decay: float):
-    if name == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
-        )
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-
-
-def fit(
-    model: DANN,
-    source: Domain,
-    target: Domain,
-    *,
-    mode: str = "dann",
-    steps: int | None = None,
-    epochs: int | None = None,
-    batch_size: int = 64,
-    optimizer: str = "sgd",
-    lr: float = 0.01,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    lr_schedule: str = "paper",
-    lambda_max: float = 1.0,
-    gamma: float = 10.0,
-    eval_sets: dict[str, Domain] | None = None,
-    eval_every: int | None = None,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-    callback: Callable[[DANN, History, int], None] | None = None,
-    checkpoint: str | Path | None = None,
-    resume: str | Path | None = None,
-    adapt_bn: bool = False,
-) -> History:
-    """Train `model` in place on labelled `source` (or `target` if mode='target_only').
-
-    Every step takes `batch_size` source and `batch_size` target images (the shorter domain
-    cycles). Give `steps` or `epochs` (passes over the larger domain). lambda follows the
-    paper's ramp lambda_max * lambda_p in 'dann' mode and is 0 otherwise; with lr_schedule
-    'paper' the learning rate is lr / (1 + 10 p)^0.75. Every `eval_every` steps (default:
-    once an epoch) each of `eval_sets` is evaluated, `callback(model, history, step)` is
-    called and, if `checkpoint` is set, a resumable checkpoint is written. `adapt_bn`
-    evaluates batch-norm networks with each evaluation set's own statistics (domain_batchnorm).
-    Ctrl-C stops training and returns the History so far: a step cut short is undone (the
-    model is as after the last completed step, which is also checkpointed); `resume`
-    continues from a checkpoint.
-    """
-    _check_choice("mode", mode, MODES)
-    _check_choice("optimizer", optimizer, OPTIMIZERS)
-    _check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
-    for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size)):
-        if value is not None:
-            _check_count(name, value)
-    _check_data(model, source, target, target if mode == "target_only" else source)
-    per_epoch = steps_per_epoch(len(source), len(target), batch_size)
-    if (steps is None) == (epochs is None):
-        raise ValueError("give exactly one of steps=... or epochs=...")
-    total = steps if steps is not None else epochs * per_epoch
-    eval_every = eval_every or per_epoch
-    _check_count("eval_every", eval_every)
-    eval_sets = eval_sets or {}
-    device = torch.device(device) if device else next(model.parameters()).device
-    model.to(device)
-    opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    config = dict(
-        mode=mode,
-        steps=total,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        lr_schedule=lr_schedule,
-        lambda_max=lambda_max,
-        gamma=gamma,
-        seed=seed,
-        eval_every=eval_every,
-        adapt_bn=adapt_bn,
-        source=_plain(source.info),
-        target=_plain(target.info),
-    )
-    history = History(meta={**config, "steps_per_epoch": per_epoch})
-    start, train_seconds = 0, 0.0
-    torch.manual_seed(seed)
-    if resume is not None:
-        start, train_seconds = _resume(resume, model, opt, history, config)
-
-    streams = IndexStream(len(source), 2 * seed), IndexStream(len(target), 2 * seed + 1)
-    labelled = 1 if mode == "target_only" else 0
-    domains = torch.cat([torch.zeros(batch_size), torch.ones(batch_size)]).to(device)
-    saved, completed = [start], start  # last step checkpointed / fully applied and logged
-
-    def save(step: int) -> None:
-        state = {
-            "step": step,
-            "train_seconds": train_seconds,
-            "optimizer": opt.state_dict(),
-            "rng": torch.get_rng_state(),
-        }
-        save_checkpoint(
-            checkpoint, model, config=config, history=history.to_dict(), train_state=state
-        )
-        saved[0] = step
-
-    def run_eval(step: int) -> None:
-        row = {"step": step, "epoch": step / per_epoch, "train_seconds": train_seconds}
-        t0 = time.perf_counter()
-        for name, data in eval_sets.items():
-            for key, value in evaluate(model, data, adapt_bn=adapt_bn).items():
-                row[f"{name}_{key}"] = value
-        row["eval_seconds"] = time.perf_counter() - t0
-        history.log_eval(**row)
-        if callback is not None:
-            callback(model, history, step)
-        if checkpoint is not None:
-            save(step)
-
-    model.train()
-    if start == 0:
-        run_eval(0)
-    bar = tqdm(
-        range(start, total),
-        initial=start,
-        total=total,
-        disable=not progress,
-        desc=mode,
-        unit="step",
-        leave=False,
-    )
-    try:
-        for step in bar:
-            # A step cut short (Ctrl-C, divergence) is undone: batch-norm statistics and the
-            # RNG go back to their values after the last completed step. Parameters change only
-            # in opt.step(), where Ctrl-C is deferred until the step is applied and logged.
-            rng, buffers = torch.get_rng_state(), [b.clone() for b in model.buffers()]
-            t0 = time.perf_counter()
-            try:
-                p = step / total
-                lam = lambda_max * dann_lambda(p, gamma) if mode == "dann" else 0.0
-                step_lr = annealed_lr(p, lr) if lr_schedule == "paper" else lr
-                for group in opt.param_groups:
-                    group["lr"] = step_lr
-                xs, ys = source[streams[0].batch(step, batch_size)]
-                xt, yt = target[streams[1].batch(step, batch_size)]
-                xs, xt = to_float(xs.to(device)), to_float(xt.to(device))
-                if model.has_batchnorm:  # one domain per batch-norm pass
-                    feats = [model.features(xs), model.features(xt)]
-                else:  # one pass over both domains, then split
-                    feats = list(model.features(torch.cat([xs, xt])).split(batch_size))
-                logits = model.label_head(feats[labelled])
-                label_loss = F.cross_entropy(logits, (ys, yt)[labelled].to(device))
-                domain_logit = model.domain_logit(torch.cat(feats), lam)
-                domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domains)
-                loss = label_loss + domain_loss
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss.item()} at step {step} (lr={step_lr:.3g}, "
-                        f"lambda={lam:.3g}); lower the learning rate or lambda_max (and check "
-                        "the data for NaN or inf) and train again.",
-                        history,
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                domain_acc = ((domain_logit.detach() > 0).float() == domains).float().mean()
-                with _DeferCtrlC() as ctrl_c:
-                    opt.step()
-                    train_seconds += time.perf_counter() - t0
-                    history.log_step(
-                        step=step + 1,
-                        label_loss=label_loss.item(),
-                        domain_loss=domain_loss.item(),
-                        domain_acc=domain_acc.item(),
-                        **{"lambda": lam, "lr": step_lr},
-                    )
-                    completed = step + 1
-            except (KeyboardInterrupt, TrainingDiverged):
-                if completed == step:  # the step was not applied: undo its side effects
-                    torch.set_rng_state(rng)
-                    with torch.no_grad():
-                        for b, old in zip(model.buffers(), buffers, strict=True):
-                            b.copy_(old)
-                raise
-            if ctrl_c.pending:
-                raise KeyboardInterrupt
-            if (step + 1) % eval_every == 0 or step + 1 == total:
-                run_eval(step + 1)
-                if eval_sets:
-                    bar.set_postfix(
-                        {k: f"{v[-1]:.3f}" for k, v in history.evals.items() if k.endswith("_acc")}
-                    )
-    except KeyboardInterrupt:
-        history.interrupted = True
-        if checkpoint is not None and completed > saved[0]:
-            save(completed)
-        warnings.warn(
-            f"training interrupted after {completed} of {total} steps; returning the model "
-            "and History so far"
-            + (f" (resume with fit(..., resume='{checkpoint}'))" if checkpoint else ""),
-            stacklevel=2,
-        )
-    finally:
-        bar.close()
-    return history
-
-
-def _resume(path, model: DANN, opt, history: History, config: dict) -> tuple[int, float]:
-    """Load model, optimiser, RNG and History from a checkpoint written by fit."""
+def _resume(path, run: _Run) -> None:
+    """Load model, optimiser, RNG, History and step from a checkpoint written by fit."""
+    model, opt, history, config = run.model, run.optimizer, run.history, run.history.meta
     payload = read_checkpoint(path)
     state = payload.get("train_state") or {}
     if not {"step", "train_seconds", "optimizer", "rng"} <= state.keys():
@@ -458,12 +581,5 @@ def _resume(path, model: DANN, opt, history: History, config: dict) -> tuple[int
     torch.set_rng_state(state["rng"])
     old = History.from_dict(payload["history"])
     history.steps, history.evals = old.steps, old.evals
-    return int(state["step"]), float(state["train_seconds"])
-
-
-def train_seconds_to(history: History, key: str, threshold: float) -> float:
-    """Training seconds (evaluation excluded) until `key` first reached `threshold` (or inf)."""
-    for value, seconds in zip(history.evals.get(key, []), history.evals.get("train_seconds", [])):
-        if value >= threshold:
-            return seconds
-    return math.inf
+    run.step = run.saved = int(state["step"])
+    run.train_seconds = float(state["train_seconds"])

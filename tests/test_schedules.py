@@ -1,9 +1,8 @@
 import math
 
 import pytest
-import torch
 
-from dannlib.schedules import annealed_lr, dann_lambda, lr_factor
+from dannlib.schedules import annealed_lr, dann_lambda
 
 
 def test_lambda_formula_at_known_points():
@@ -25,18 +24,3 @@ def test_schedules_are_monotone():
     lrs = [annealed_lr(p) for p in ps]
     assert all(a < b for a, b in zip(lambdas, lambdas[1:]))
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
-
-
-def test_lr_factor_drives_torch_lambdalr():
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(total_steps=10))
-    seen = []
-    for _ in range(10):
-        seen.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert seen[0] == pytest.approx(annealed_lr(0.0))
-    assert seen[5] == pytest.approx(annealed_lr(0.5))
-    with pytest.raises(ValueError, match="total_steps"):
-        lr_factor(0)

@@ -12,7 +12,6 @@ from dannlib.train import (
     TrainingDiverged,
     domain_batchnorm,
     evaluate,
-    train_seconds_to,
 )
 
 MOONS = dict(steps=1500, batch_size=32, lr=0.1, lr_schedule="constant", lambda_max=2.0)
@@ -153,12 +152,6 @@ def test_index_stream_cycles_and_is_deterministic():
     assert sorted(flat[10:].tolist()) == list(range(10))
     assert torch.equal(IndexStream(10, seed=3).batch(3, 4), batches[3])
     assert steps_per_epoch(100, 30, 32) == 4
-
-
-def test_train_seconds_to_threshold():
-    h = History(evals={"target_acc": [0.1, 0.5, 0.9], "train_seconds": [0.0, 1.0, 2.0]})
-    assert train_seconds_to(h, "target_acc", 0.5) == 1.0
-    assert train_seconds_to(h, "target_acc", 0.95) == float("inf")
 
 
 def test_domain_batchnorm_uses_the_data_statistics_then_restores_the_model():
