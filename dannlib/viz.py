@@ -10,12 +10,21 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from dannlib.models import eval_mode
 from dannlib.train import History
 
 SOURCE_COLOR = "#1f77b4"  # blue
 TARGET_COLOR = "#d62728"  # red
 DOMAIN_COLORS = {"source": SOURCE_COLOR, "target": TARGET_COLOR}
 CLASS_PALETTE = sns.color_palette("tab10", 10)
+# methods (never blue or red, which mean source and target)
+METHOD_COLORS = {
+    "source_only": "#7f7f7f",  # grey
+    "dann": "#9467bd",  # purple
+    "target_only": "#2ca02c",  # green
+    "reweighted": "#ff7f0e",  # orange
+    "adabn": "#8c564b",  # brown
+}
 
 
 def use_style() -> None:
@@ -69,11 +78,8 @@ def model_proba(model: torch.nn.Module, cls: int = 1):
     """A function mapping an N x 2 array to P(class `cls` | x) under a DANN's label predictor."""
 
     def proba(x: np.ndarray) -> np.ndarray:
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode():
-            logits = model.label_head(model.features(torch.as_tensor(x, dtype=torch.float32)))
-        model.train(was_training)
+        with eval_mode(model), torch.inference_mode():
+            logits = model.class_logits(torch.as_tensor(x, dtype=torch.float32))
         return torch.softmax(logits, 1)[:, cls].numpy()
 
     return proba
@@ -162,16 +168,18 @@ def plot_weight_histogram(ax, weights: dict, bins: int = 40):
 
 
 def pca_2d(*feature_sets) -> list[np.ndarray]:
-    """Project feature sets (each N_i x D) onto the top two principal components of all of them."""
+    """Project feature sets (each N_i x D) onto the top two principal components of all of them.
+
+    One basis for all sets (scikit-learn's PCA, deterministic signs), so they share axes.
+    """
+    from sklearn.decomposition import PCA
+
     sets = [_array(f).reshape(len(f), -1).astype(np.float64) for f in feature_sets]
     stacked = np.vstack(sets)
-    mean = stacked.mean(axis=0)
-    _, _, vt = np.linalg.svd(stacked - mean, full_matrices=False)
-    basis = vt[:2].T
-    if basis.shape[1] < 2:
+    if stacked.shape[1] < 2:
         raise ValueError(f"PCA to 2-D needs features of dimension >= 2, got {stacked.shape[1]}")
-    basis = basis * np.sign(basis[np.abs(basis).argmax(axis=0), [0, 1]])  # deterministic signs
-    return [(f - mean) @ basis for f in sets]
+    pca = PCA(2, svd_solver="full").fit(stacked)
+    return [pca.transform(f) for f in sets]
 
 
 def plot_mean_spread(ax, x, values, label: str, color=None, marker: str = "o"):
@@ -205,14 +213,17 @@ def plot_embedding(z, is_target, labels=None, by: str = "domain", ax=None, title
     z, is_target = np.asarray(z), np.asarray(is_target).astype(bool)
     if by == "domain":
         for name, mask in (("source", ~is_target), ("target", is_target)):
-            ax.scatter(*z[mask].T, s=s, c=DOMAIN_COLORS[name], alpha=0.6, lw=0, label=name)
+            ax.scatter(
+                *z[mask].T, s=s, c=DOMAIN_COLORS[name], alpha=0.6, lw=0, label=name, rasterized=True
+            )
         ax.legend(loc="best", fontsize="small", markerscale=2)
     elif by == "class":
         if labels is None:
             raise ValueError("by='class' needs labels")
         colors = np.asarray(CLASS_PALETTE)[np.asarray(labels) % len(CLASS_PALETTE)]
-        ax.scatter(*z[~is_target].T, s=s, c=colors[~is_target], marker="o", alpha=0.7, lw=0)
-        ax.scatter(*z[is_target].T, s=s * 1.5, c=colors[is_target], marker="x", alpha=0.7, lw=0.8)
+        kw = dict(alpha=0.7, rasterized=True)
+        ax.scatter(*z[~is_target].T, s=s, c=colors[~is_target], marker="o", lw=0, **kw)
+        ax.scatter(*z[is_target].T, s=s * 1.5, c=colors[is_target], marker="x", lw=0.8, **kw)
         for k in np.unique(labels):  # class number at the median of its points
             ax.annotate(
                 str(k),
