@@ -276,7 +276,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     task = f"{args.source}->{args.target}"
 
     def load(name: str, split: str, n: int | None):
-        return load_domain(name, split, args.data, not args.no_download, size, 3, n, args.seed)
+        return load_domain(
+            name, split, root=args.data, download=not args.no_download, size=size, limit=n,
+            seed=args.seed,
+        )  # fmt: skip
 
     _say(f"task {task} ({size} x {size} RGB), profile {profile.name}; data:")
     source, target = load(args.source, "train", limit), load(args.target, "train", limit)
@@ -369,12 +372,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_domain(
         args.domain,
         args.split,
-        args.data,
-        not args.no_download,
-        size,
-        channels,
-        args.limit,
-        args.seed,
+        root=args.data,
+        download=not args.no_download,
+        size=size,
+        channels=channels,
+        limit=args.limit,
+        seed=args.seed,
     )
     result = evaluate(model, data)
     _say(

@@ -1,4 +1,6 @@
-"""BSDS500 helper: safe tar extraction, checksum-verified downloads (served from local files)."""
+"""BSDS500 helper: safe tar extraction, archive checks, the offline switch.
+
+Downloads are tested end to end in test_downloads_local_server.py."""
 
 import io
 import tarfile
@@ -7,7 +9,7 @@ import pytest
 
 from dannlib.data import bsds
 from dannlib.data.bsds import UnsafeArchive, bsds_photo_paths, download_bsds500, safe_extract
-from dannlib.data.download import DatasetUnavailable, download_file, file_digest
+from dannlib.data.download import DatasetUnavailable, file_digest
 
 
 def _tar(path, members):
@@ -49,22 +51,26 @@ def test_safe_archive_extracts(tmp_path):
     assert (tmp_path / "out" / "photos" / "ok.txt").read_bytes() == b"fine"
 
 
-def test_download_verifies_checksum(tmp_path, monkeypatch):
-    monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
-    source = tmp_path / "upstream.bin"
-    source.write_bytes(b"payload")
-    good = file_digest(source)
-    saved = download_file(source.as_uri(), tmp_path / "copy.bin", sha256=good)
-    assert saved.read_bytes() == b"payload"
-    with pytest.raises(ValueError, match="checksum mismatch"):
-        download_file(source.as_uri(), tmp_path / "bad.bin", sha256="0" * 64)
-    assert not (tmp_path / "bad.bin").exists()
-
-
-def test_download_offline_fails_fast_with_advice(tmp_path, monkeypatch):
+def test_offline_switch_fails_fast_with_advice(tmp_path, monkeypatch):
     monkeypatch.setenv("DANNLIB_OFFLINE", "1")
-    with pytest.raises(DatasetUnavailable, match="save it as"):
-        download_file("https://example.invalid/x.tgz", tmp_path / "x.tgz")
+    with pytest.raises(DatasetUnavailable, match="DANNLIB_OFFLINE is set.*put it in") as err:
+        download_bsds500(tmp_path)
+    assert err.value.reason == "DANNLIB_OFFLINE is set" and bsds.BSDS500_URL in str(err.value)
+
+
+def test_only_the_training_photos_are_extracted(tmp_path):
+    jpg = "BSR/BSDS500/data/images/train/1.jpg"
+    other = "BSR/BSDS500/data/groundTruth/train/1.mat"
+    archive = _tar(tmp_path / "a.tgz", [(jpg, "file", b"j"), (other, "file", b"m")])
+    safe_extract(archive, tmp_path / "out", under=bsds.TRAIN_IMAGES.as_posix())
+    assert (tmp_path / "out" / jpg).is_file() and not (tmp_path / "out" / other).exists()
+
+
+def test_an_archive_without_training_photos_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANNLIB_OFFLINE", "1")  # the archive is already in place
+    _tar(tmp_path / "BSR_bsds500.tgz", [("BSR/README", "file", b"not the photos")])
+    with pytest.raises(ValueError, match="holds no BSR/BSDS500/data/images/train"):
+        download_bsds500(tmp_path, sha256=file_digest(tmp_path / "BSR_bsds500.tgz"))
 
 
 def test_download_bsds500_extracts_a_verified_archive(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from dannlib.data.base import Domain  # noqa: E402
 from dannlib.data.gallery import mosaic, show_gallery  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST. no network:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_galleries.py"
 
 

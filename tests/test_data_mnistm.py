@@ -8,7 +8,7 @@ import torch
 from dannlib.data import mnistm
 from dannlib.data.mnistm import blend, load_mnist_m, make_mnist_m, random_crops
 
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST. no network:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
 
 
 @pytest.fixture(autouse=True)

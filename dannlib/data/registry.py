@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from dannlib.data.base import Domain
-from dannlib.data.digits import SPLITS, load_mnist, load_svhn, load_usps
+from dannlib.data.base import Domain, DomainPair
+from dannlib.data.digits import load_mnist, load_svhn, load_usps
 from dannlib.data.mnistm import load_mnist_m
 from dannlib.data.syndigits import SPLIT_SIZES, load_syn_digits
+from dannlib.data.validate import check_choice, check_count, check_images, check_seed, check_split
 
 DOMAINS = ("mnist", "mnist_m", "syn_digits", "svhn", "usps")
 ALIASES = {
@@ -34,39 +34,14 @@ TASKS = {
     "syn_digits->mnist_m": 32,
     "mnist->syn_digits": 32,
 }
-OFFLINE_TASKS = tuple(t for t in TASKS if "svhn" not in t and "usps" not in t)
 
 
 def domain_name(name: str) -> str:
     """The canonical name for `name` (aliases like 'mnistm' too); ValueError if unknown."""
     key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
     if key not in DOMAINS:
-        raise ValueError(f"unknown domain {name!r}; choose one of: {', '.join(DOMAINS)}")
+        check_choice("domain", name, DOMAINS)
     return key
-
-
-def check_count(name: str, value, allow_none: bool = False) -> None:
-    """ValueError unless `value` is a positive whole number (or None, if `allow_none`)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        none = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive whole number{none}, got {value!r}")
-
-
-def check_images(x, caller: str) -> None:
-    """TypeError/ValueError unless `x` is a uint8 N x C x H x W tensor with C, H, W > 0."""
-    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8:
-        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(
-            f"{caller} expects uint8 images (N x C x H x W, values 0-255), got {got}; convert "
-            "float images in [0, 1] with (x * 255).round().to(torch.uint8)"
-        )
-    if x.dim() != 4 or 0 in x.shape[1:]:
-        raise ValueError(
-            f"{caller} expects images shaped N x C x H x W, got {tuple(x.shape)}; add a "
-            "channel axis to N x H x W greyscale images with x.unsqueeze(1)"
-        )
 
 
 def balanced_subset(domain: Domain, limit: int, seed: int = 0) -> Domain:
@@ -74,8 +49,7 @@ def balanced_subset(domain: Domain, limit: int, seed: int = 0) -> Domain:
     if not isinstance(domain, Domain):
         raise TypeError(f"balanced_subset needs a Domain, got {type(domain).__name__}")
     check_count("limit", limit)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+    check_seed(seed)
     if limit >= len(domain):
         return domain
     generator = torch.Generator().manual_seed(seed)
@@ -128,6 +102,7 @@ def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 def load_domain(
     name: str,
     split: str = "train",
+    *,
     root: str | Path | None = None,
     download: bool = True,
     size: int | None = None,
@@ -137,16 +112,21 @@ def load_domain(
 ) -> Domain:
     """A digit domain as uint8 N x C x H x W images and int64 labels 0-9.
 
-    `size` resizes (None keeps the native size), `channels` is 1 or 3, `limit` takes a
-    class-balanced subset chosen with `seed` (for syn_digits: generates only `limit` images).
+    `root`: the data folder (see `dannlib.config.data_root`). `download`: fetch missing files
+    when the network allows (False, or $DANNLIB_OFFLINE=1: never; MNIST and MNIST-M then fall
+    back to offline data, with a warning). `size` resizes (None keeps the native size),
+    `channels` is 1 or 3, `limit` takes a class-balanced subset chosen with `seed` (for
+    syn_digits: generates only `limit` images). `info["source"]` says where the data came from.
     """
     name = domain_name(name)
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    check_split(split)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     check_count("limit", limit, allow_none=True)
     check_count("size", size, allow_none=True)
+    check_seed(seed)
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}")
     if name == "syn_digits":
         count = min(limit, SPLIT_SIZES[split]) if limit else None
         domain = load_syn_digits(split, root, seed=seed, count=count)
@@ -165,46 +145,32 @@ def load_domain(
     return Domain(x, domain.y, info)
 
 
-@dataclass
-class DomainPair:
-    """Source and target domains of one adaptation task, train and test splits, one image size."""
-
-    source: Domain
-    target: Domain
-    source_test: Domain
-    target_test: Domain
-    task: str
-    size: int
-
-
 def domain_pair(
     task: str,
+    *,
     root: str | Path | None = None,
+    download: bool = True,
     limit: int | None = None,
     test_limit: int | None = None,
     size: int | None = None,
     channels: int = 3,
     seed: int = 0,
-    download: bool = True,
 ) -> DomainPair:
     """The four Domains of `task` (e.g. 'mnist->mnist_m') at the task's size unless `size` is given.
 
-    `limit` caps each train split, `test_limit` each test split (default: `limit`).
+    `root` and `download` as in `load_domain`; `limit` caps each train split, `test_limit` each
+    test split (default: `limit`).
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    check_choice("task", task, TASKS)
     size = TASKS[task] if size is None else size
     test_limit = limit if test_limit is None else test_limit
     source, target = task.split("->")
-
-    def load(name: str, split: str, n: int | None) -> Domain:
-        return load_domain(name, split, root, download, size, channels, n, seed)
-
+    options = dict(root=root, download=download, size=size, channels=channels, seed=seed)
     return DomainPair(
-        source=load(source, "train", limit),
-        target=load(target, "train", limit),
-        source_test=load(source, "test", test_limit),
-        target_test=load(target, "test", test_limit),
+        source=load_domain(source, "train", limit=limit, **options),
+        target=load_domain(target, "train", limit=limit, **options),
+        source_test=load_domain(source, "test", limit=test_limit, **options),
+        target_test=load_domain(target, "test", limit=test_limit, **options),
         task=task,
         size=size,
     )

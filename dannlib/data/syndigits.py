@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from dannlib.config import data_root
 from dannlib.data.base import Domain
 from dannlib.data.cache import cached
-from dannlib.data.digits import check_split
+from dannlib.data.validate import check_split
 
 CACHE_VERSION = 1
 SIZE = 32

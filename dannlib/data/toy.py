@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_moons
 
-from dannlib.data.base import Domain
+from dannlib.data.base import Domain, DomainPair
 
 
 def rotate(x: np.ndarray, angle_deg: float, center: np.ndarray | None = None) -> np.ndarray:
@@ -30,16 +30,15 @@ def moons(n: int = 300, angle: float = 0.0, noise: float = 0.1, seed: int = 0) -
     )
 
 
-def moons_pair(
-    n: int = 300, angle: float = 35.0, noise: float = 0.1, seed: int = 0
-) -> dict[str, Domain]:
+def moons_pair(n: int = 300, angle: float = 35.0, noise: float = 0.1, seed: int = 0) -> DomainPair:
     """Source moons and target moons rotated by `angle`, each with a train and a test split."""
-    return {
-        "source": moons(n, 0.0, noise, seed),
-        "target": moons(n, angle, noise, seed + 1),
-        "source_test": moons(n, 0.0, noise, seed + 2),
-        "target_test": moons(n, angle, noise, seed + 3),
-    }
+    return DomainPair(
+        source=moons(n, 0.0, noise, seed),
+        target=moons(n, angle, noise, seed + 1),
+        source_test=moons(n, 0.0, noise, seed + 2),
+        target_test=moons(n, angle, noise, seed + 3),
+        task=f"moons->moons({angle:g} deg)",
+    )
 
 
 def label_rule(x: np.ndarray) -> np.ndarray:
@@ -49,7 +48,7 @@ def label_rule(x: np.ndarray) -> np.ndarray:
 
 def shifted_gaussians(
     n: int = 500, shift: float = 1.0, seed: int = 0, label_noise: float = 0.05
-) -> dict[str, Domain]:
+) -> DomainPair:
     """Covariate shift: source N(0, I); target N(m, I), m = `shift` units up the V's right arm.
 
     One labelling rule (`label_rule`) for both domains, with a fraction `label_noise` of labels
@@ -79,8 +78,9 @@ def shifted_gaussians(
         return Domain(torch.tensor(x, dtype=torch.float32), torch.tensor(labels(x)), info)
 
     target_name = f"target N(shift {shift:g}, I)"
-    return {
-        "source": domain(xs, "source N(0, I)", "train"),
-        "target": domain(xt, target_name, "train"),
-        "target_test": domain(xt_test, target_name, "test"),
-    }
+    return DomainPair(
+        source=domain(xs, "source N(0, I)", "train"),
+        target=domain(xt, target_name, "train"),
+        target_test=domain(xt_test, target_name, "test"),
+        task=f"gaussians->gaussians(shift {shift:g})",
+    )
