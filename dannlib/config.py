@@ -51,8 +51,21 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: the argument, else $DANNLIB_DATA, else ./data."""
-    return Path(root or os.environ.get("DANNLIB_DATA") or "data").expanduser()
+    """Where datasets live: the argument, else $DANNLIB_DATA, else the course's data folder.
+
+    The course's data folder is `data/` in the nearest of the working directory and its
+    parents that holds both `notebooks/` and `data/` (a clone of the course, so a notebook
+    in notebooks/ and a command in the clone share one cache); elsewhere (Colab: /content)
+    ./data, which the file browser shows.
+    """
+    chosen = root or os.environ.get("DANNLIB_DATA")
+    if chosen:
+        return Path(chosen).expanduser()
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "data").is_dir():
+            return Path(os.path.relpath(folder / "data"))
+    return Path("data")
 
 
 def set_seed(seed: int) -> torch.Generator:
