@@ -1,4 +1,10 @@
-"""Run the course: execute the notebooks in order with papermill and record how each went."""
+"""Run the course: execute the notebooks in order with papermill and record how each went.
+
+Each cell has a time limit (DEFAULT_TIMEOUT, far above the slowest default-profile cell), so
+a notebook that loops fails instead of hanging a CI run. The kernel's own stderr (e.g. ZMQ
+tracebacks when a timed-out kernel is shut down) goes to NN_name.kernel.log beside the
+executed copy, kept only when the notebook failed, instead of into the summary.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dannlib.config import profile_name
+from dannlib.config import REPO_URL, profile_name
+from dannlib.files import check_output, one_line
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 INLINE_FIGURES = "module://matplotlib_inline.backend_inline"  # kernels show figures in outputs
+DEFAULT_TIMEOUT = 1800  # seconds per cell; the slowest default-profile cell takes a few minutes
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ def find_notebooks_dir(folder: str | os.PathLike | None = None) -> Path:
     looked = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(
         f"no course notebooks (NN_name.ipynb) found in {looked}. Run from the course repository "
-        "(git clone https://github.com/dann-course/dann-course) or pass --notebooks DIR."
+        f"(git clone {REPO_URL}) or pass --notebooks DIR."
     )
 
 
@@ -93,9 +101,25 @@ def _error_summary(err: BaseException) -> str:
     ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
     cell = getattr(err, "exec_count", None)
     if ename:
-        where = f" in cell [{cell}]" if cell is not None else ""
-        return f"{ename}: {' '.join(str(evalue).split())[:300]}{where}"
-    return f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        return _cell_error(ename, evalue, cell)
+    return f"{type(err).__name__}: {one_line(err)}"
+
+
+def _cell_error(ename: str, evalue, cell: int | None) -> str:
+    where = f" in cell [{cell}]" if cell is not None else ""
+    return f"{ename}: {one_line(str(evalue))}{where}"
+
+
+def _kernel_manager(log):
+    """A kernel manager class whose kernels write their stderr to the open file `log`."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kwargs):
+            kwargs.setdefault("stderr", log)
+            return await super().start_kernel(**kwargs)
+
+    return QuietKernelManager
 
 
 def run_notebook(
@@ -103,19 +127,26 @@ def run_notebook(
     output: str | os.PathLike,
     profile: str | None = None,
     parameters: dict | None = None,
-    timeout: int | None = None,
+    timeout: int | None = DEFAULT_TIMEOUT,
     kernel_name: str | None = None,
 ) -> NotebookRun:
-    """Execute `notebook` with papermill (cwd: its folder) into `output`; failures are returned."""
+    """Execute `notebook` with papermill (cwd: its folder) into `output`; failures are returned.
+
+    `timeout`: seconds per cell (None: no limit).
+    """
     import papermill
 
     notebook, output = Path(notebook).resolve(), Path(output).resolve()
     profile = profile_name(profile)
     output.parent.mkdir(parents=True, exist_ok=True)
+    log_path = output.with_suffix(".kernel.log")
     start = time.perf_counter()
     error = None
     try:
-        with environment(DANNLIB_PROFILE=profile, MPLBACKEND=INLINE_FIGURES):
+        with (
+            environment(DANNLIB_PROFILE=profile, MPLBACKEND=INLINE_FIGURES),
+            open(log_path, "wb") as log,
+        ):
             papermill.execute_notebook(
                 notebook,
                 output,
@@ -124,11 +155,16 @@ def run_notebook(
                 kernel_name=kernel_name,
                 progress_bar=False,
                 execution_timeout=timeout,
+                kernel_manager_class=_kernel_manager(log),
             )
     except papermill.PapermillExecutionError as err:
         error = _untagged_error(output) if output.is_file() else _error_summary(err)
     except Exception as err:  # a failed notebook is a result, not a crash
         error = _error_summary(err)
+    if error and error.startswith("CellTimeoutError"):
+        error = f"CellTimeoutError: a cell ran past the limit of {timeout} s per cell"
+    if error is None:
+        log_path.unlink(missing_ok=True)
     return NotebookRun(notebook, output, time.perf_counter() - start, error)
 
 
@@ -146,8 +182,7 @@ def _untagged_error(output: Path) -> str | None:
             continue
         for out in cell.get("outputs", []):
             if out.output_type == "error":
-                where = f" in cell [{cell.execution_count}]"
-                return f"{out.ename}: {' '.join(str(out.evalue).split())[:300]}{where}"
+                return _cell_error(out.ename, out.evalue, cell.execution_count)
     nb.cells = [c for c in nb.cells if PAPERMILL_ERROR_TAG not in c.metadata.get("tags", [])]
     nbformat.write(nb, output)
     return None
@@ -159,10 +194,16 @@ def run_course(
     profile: str | None = None,
     *,
     progress: bool = True,
-    timeout: int | None = None,
+    timeout: int | None = DEFAULT_TIMEOUT,
     kernel_name: str | None = None,
 ) -> list[NotebookRun]:
-    """Execute `notebooks` in order, the executed copies into `out_dir`; one NotebookRun each."""
+    """Execute `notebooks` in order, the executed copies into `out_dir`; one NotebookRun each.
+
+    `out_dir` must be a folder (or new) outside the notebooks' folders, so the course's own
+    notebooks are never overwritten; OutputError before anything runs otherwise.
+    """
+    folders = {Path(n).resolve().parent for n in notebooks}
+    check_output(out_dir, folder=True, outside=folders, what="--out")
     results = []
     bar = tqdm(notebooks, desc="course", unit="notebook", disable=not progress)
     for notebook in bar:

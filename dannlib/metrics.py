@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -75,10 +76,17 @@ def proxy_a_distance(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if max_points is not None and (
+        isinstance(max_points, bool) or not isinstance(max_points, Integral) or max_points < 4
+    ):
+        raise ValueError(
+            f"max_points must be a whole number >= 4 (rows per domain) or None for no limit, "
+            f"got {max_points!r}"
+        )
     xs, xt = _as_matrix(source), _as_matrix(target)
     if xs.shape[1] != xt.shape[1]:
         raise ValueError(f"source rows have {xs.shape[1]} values, target rows {xt.shape[1]}")
-    n = min(len(xs), len(xt), max_points or len(xs) + len(xt))
+    n = min(len(xs), len(xt), max_points or len(xs))
     if n < 4:
         raise ValueError(f"need at least 4 rows per domain, got {len(xs)} and {len(xt)}")
     rng = np.random.default_rng(seed)

@@ -4,7 +4,11 @@ Conversion (`image_to_tensor`): the first frame; palette and transparency resolv
 the image over black (the background of MNIST); 16-bit and float images scaled to 0-255;
 resized to the model's size with the same antialiased bilinear resize as the datasets
 (`dannlib.data.registry.resize_images`); channels made to match the model (grey replicated to
-RGB, RGB to grey by luma, `to_channels`). Files are only ever opened and decoded by Pillow.
+RGB, RGB to grey by luma, `to_channels`). Files are only ever opened and decoded by Pillow,
+and only regular files are opened at all: FIFOs, devices and sockets are reported, never read.
+
+The decoded images are kept at the model's size (about 3 KB each) and classified in batches,
+so that a batch-norm model can read the folder as one domain (`adapt_bn`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +26,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dannlib.data.base import to_float
 from dannlib.data.registry import resize_images, to_channels
+from dannlib.files import file_kind, one_line
 from dannlib.models import DANN
+from dannlib.train import class_logits
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
 CSV_COLUMNS = ("path", "label", "confidence", "error")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # spreadsheets run cells starting so
 
 
 class ImageError(ValueError):
@@ -107,13 +114,31 @@ def image_to_tensor(image: Image.Image, size: int, channels: int) -> torch.Tenso
     return to_channels(resize_images(x, size), channels)[0]
 
 
-def load_image(path: str | os.PathLike, size: int, channels: int, max_pixels: int = MAX_PIXELS):
-    """The image file at `path` as a tensor (see image_to_tensor); ImageError if unusable."""
+def _open_regular(path: str | os.PathLike):
+    """`path` opened for reading without ever blocking; ImageError unless a regular file."""
     try:
-        with warnings.catch_warnings():
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise ImageError(f"cannot open: {err.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ImageError(f"not a regular file ({file_kind(path) or 'replaced while reading'})")
+    return os.fdopen(fd, "rb")
+
+
+def load_image(path: str | os.PathLike, size: int, channels: int, max_pixels: int = MAX_PIXELS):
+    """The image file at `path` as a tensor (see image_to_tensor); ImageError if unusable.
+
+    Images over `max_pixels` are refused from their header, before decoding. Pillow's own
+    guard (89.5 MP) is replaced by this check meanwhile, so that a higher limit takes effect.
+    """
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings(), _open_regular(path) as f:
             warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data"
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            Image.MAX_IMAGE_PIXELS = None  # the check below applies `max_pixels` instead
+            with Image.open(f) as image:
                 pixels = image.width * image.height
                 if pixels > max_pixels:
                     raise ImageError(
@@ -126,63 +151,59 @@ def load_image(path: str | os.PathLike, size: int, channels: int, max_pixels: in
         raise
     except UnidentifiedImageError:
         raise ImageError("not an image file Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError(f"image too large (decompression bomb guard): {err}") from None
     except Exception as err:  # decoders raise many kinds of errors on damaged files
         raise ImageError(f"unreadable or corrupt image: {_first_line(err)}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+    return f"{type(err).__name__}: {one_line(err, 200)}"
 
 
 def display_path(path: Path, root: Path) -> str:
-    """`path` relative to `root`, POSIX-style; undecodable bytes shown as backslash escapes."""
+    """`path` relative to `root`, POSIX-style, on one line: undecodable bytes and control
+    characters (a newline in a name) shown as backslash escapes."""
     try:
         path = path.relative_to(root)
     except ValueError:
         pass
-    return os.fsencode(path.as_posix()).decode("utf-8", errors="backslashreplace")
+    text = os.fsencode(path.as_posix()).decode("utf-8", errors="backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-def find_files(
-    folder: str | os.PathLike, skip: Collection[Path] = ()
-) -> Iterator[tuple[Path, str | None]]:
-    """(path, None) for every non-hidden file under `folder`, recursively, in sorted order.
+def find_files(folder: str | os.PathLike) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for every non-hidden regular file under `folder`, recursively, sorted.
 
-    Sub-folders that cannot be listed come as (folder, reason); symlinked folders are not
-    followed; hidden files and folders (names starting with '.') and `skip` are left out.
+    Anything else comes with the reason it is skipped: (folder, reason) for sub-folders that
+    cannot be listed, (path, reason) for FIFOs, devices, sockets and broken links, which are
+    never opened. Symlinked folders are not followed; hidden files and folders (names starting
+    with '.') are left out.
     """
     errors: list[OSError] = []
     for parent, dirs, files in os.walk(folder, onerror=errors.append):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            path = Path(parent, name)
-            if not name.startswith(".") and not (skip and _resolved(path) in skip):
-                yield path, None
+            if not name.startswith("."):
+                path = Path(parent, name)
+                kind = file_kind(path)
+                yield path, kind and f"not a regular file ({kind}); skipped"
         while errors:
             err = errors.pop()
             yield Path(err.filename or parent), f"cannot list folder: {err.strerror}"
 
 
-def _resolved(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # symlink loops
-        return path
+def classify(
+    model: DANN, images: torch.Tensor, batch_size: int = 256, adapt_bn: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels, probabilities of those labels) for a uint8 N x C x H x W batch.
 
-
-@torch.inference_mode()
-def classify(model: DANN, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels, probabilities of those labels) for a uint8 N x C x H x W batch."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    probs = model.label_head(model.features(to_float(images.to(device)))).softmax(1)
-    model.train(was_training)
+    With `adapt_bn`, a batch-norm model normalises with the statistics of `images` as one
+    domain (dannlib.train.domain_batchnorm), as the course recipe evaluates.
+    """
+    probs = class_logits(model, images, batch_size, adapt_bn).softmax(1)
     confidence, labels = probs.max(1)
-    return labels.cpu(), confidence.cpu()
+    return labels, confidence
 
 
 def predict_folder(
@@ -191,43 +212,49 @@ def predict_folder(
     *,
     batch_size: int = 256,
     max_pixels: int = MAX_PIXELS,
-    skip: Collection[Path] = (),
+    adapt_bn: bool = False,
 ) -> list[Prediction]:
-    """A Prediction for every file under `folder` (see find_files), in sorted path order."""
+    """A Prediction for every file under `folder` (see find_files), in sorted path order.
+
+    `adapt_bn`: the folder's images are one domain for batch norm (see classify).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder of images")
     size, channels = model_input(model)
     results: list[Prediction] = []
-    pending: list[tuple[int, torch.Tensor]] = []
-
-    def flush() -> None:
-        labels, confidence = classify(model, torch.stack([x for _, x in pending]))
-        for (i, _), label, p in zip(pending, labels.tolist(), confidence.tolist(), strict=True):
-            results[i] = Prediction(results[i].path, label, p)
-        pending.clear()
-
-    for path, problem in find_files(folder, {_resolved(Path(p)) for p in skip}):
-        shown = display_path(path, folder)
+    loaded: list[tuple[int, torch.Tensor]] = []
+    for path, problem in find_files(folder):
         if problem is None:
             try:
-                pending.append((len(results), load_image(path, size, channels, max_pixels)))
+                loaded.append((len(results), load_image(path, size, channels, max_pixels)))
             except ImageError as err:
                 problem = str(err)
-        results.append(Prediction(shown, error=problem))
-        if len(pending) >= batch_size:
-            flush()
-    if pending:
-        flush()
+        results.append(Prediction(display_path(path, folder), error=problem))
+    if loaded:
+        images = torch.stack([x for _, x in loaded])
+        labels, confidence = classify(model, images, batch_size, adapt_bn)
+        for (i, _), label, p in zip(loaded, labels.tolist(), confidence.tolist(), strict=True):
+            results[i] = Prediction(results[i].path, label, p)
     return results
 
 
+def _cell(text: str) -> str:
+    """`text` made safe for a spreadsheet: a leading = + - @ is quoted so it stays text."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def predictions_csv(predictions: list[Prediction]) -> str:
-    """The predictions as CSV text with columns path, label, confidence, error."""
+    """The predictions as CSV text with columns path, label, confidence, error.
+
+    A cell starting with = + - @ (or a tab or carriage return) gets a leading apostrophe, so
+    that a spreadsheet shows a file named '=cmd|...' as text instead of running it.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for p in predictions:
         confidence = "" if p.confidence is None else f"{p.confidence:.4f}"
-        writer.writerow([p.path, "" if p.label is None else p.label, confidence, p.error or ""])
+        label = "" if p.label is None else p.label
+        writer.writerow([_cell(p.path), label, confidence, _cell(p.error or "")])
     return out.getvalue()

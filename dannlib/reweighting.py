@@ -8,6 +8,8 @@ weighted points the weighted source set is worth.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.base import clone
@@ -65,11 +67,16 @@ def importance_weights(
 ) -> np.ndarray:
     """Source weights w = p / (1 - p) * n_s / n_t, p = P(target | x); optionally clipped at `clip`.
 
-    p is kept in [eps, 1 - eps] so a confident classifier gives large, finite weights.
-    See `domain_probabilities` for `classifier` and `cv`.
+    p is kept in [eps, 1 - eps], 0 < eps < 0.5, so a confident classifier gives large, finite
+    weights. See `domain_probabilities` for `classifier` and `cv`.
     """
-    if clip is not None and clip <= 0:
-        raise ValueError(f"clip must be positive (a largest allowed weight), got {clip}")
+    if clip is not None:
+        _check_cap("clip", clip)
+    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < 0.5:
+        raise ValueError(
+            f"eps must be a number with 0 < eps < 0.5 (probabilities are kept in [eps, 1 - eps]; "
+            f"1e-6 is the default), got {eps!r}"
+        )
     p = np.clip(domain_probabilities(xs, xt, classifier, cv), eps, 1 - eps)
     w = p / (1 - p) * (len(xs) / len(xt))
     return clip_weights(w, clip) if clip is not None else w
@@ -77,9 +84,17 @@ def importance_weights(
 
 def clip_weights(w: ArrayLike, max_weight: float) -> np.ndarray:
     """Weights capped at `max_weight` (trades the variance of large weights for some bias)."""
-    if max_weight <= 0:
-        raise ValueError(f"max_weight must be positive, got {max_weight}")
+    _check_cap("max_weight", max_weight)
     return np.minimum(np.asarray(w, dtype=np.float64), max_weight)
+
+
+def _check_cap(name: str, value) -> None:
+    """ValueError unless `value` is a finite number > 0 (a largest allowed weight)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < np.inf:
+        raise ValueError(
+            f"{name} must be a finite number > 0 (the largest allowed weight, e.g. 10), got "
+            f"{value!r}; pass clip=None for no cap"
+        )
 
 
 def effective_sample_size(w: ArrayLike) -> float:

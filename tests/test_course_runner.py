@@ -88,5 +88,5 @@ def test_cli_course_summary_and_exit_codes(course, tmp_path, capsys):
     assert "02_second.ipynb failed: ValueError: lesson claim broken" in captured.err
     assert main(["course", "--only", "09", "--no-progress"]) == 2
     assert "no notebook matches 09" in capsys.readouterr().err
-    assert main(["course", "--notebooks", str(tmp_path / "nowhere")]) == 2
+    assert main(["course", "--notebooks", str(tmp_path / "nowhere")]) == 1
     assert "no course notebooks" in capsys.readouterr().err

@@ -170,7 +170,7 @@ def test_cli_reports_every_bad_file(mixed_folder, checkpoint, tmp_path, capsys):
 def test_cli_exit_0_when_all_good_and_max_pixels(mixed_folder, checkpoint, tmp_path, capsys):
     for name in BAD:
         (mixed_folder / name).unlink()
-    out = mixed_folder / "predictions.csv"  # inside the folder: not read back as an input
+    out = tmp_path / "predictions.csv"
     args = [
         "predict",
         "--checkpoint",
@@ -230,7 +230,8 @@ def test_hostile_file_names_are_only_ever_data(tmp_path, checkpoint, capsys, mon
         pixel.save(f, format="PNG")
     assert main(["predict", "--checkpoint", str(checkpoint), "--images", "images"]) == 0
     paths = [r["path"] for r in read_csv(tmp_path / "predictions.csv")]
-    assert sorted(paths) == sorted([*names, "bad-\\xff-bytes.png"])
+    shown = [*names[:3], "new\\nline.png", "'=cmd|' -C calc'!A0.png", "bad-\\xff-bytes.png"]
+    assert sorted(paths) == sorted(shown)  # one line each; a formula stays text
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
     capsys.readouterr()
 
@@ -239,7 +240,7 @@ def test_toy_checkpoint_is_refused(tmp_path, capsys):
     toy = save_checkpoint(tmp_path / "toy.pt", build_model("toy"))
     code = main(["predict", "--checkpoint", str(toy), "--images", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "digit model" in err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "digit model" in err
     with pytest.raises(ValueError, match="digit model"):
         model_input(build_model("toy"))
 
