@@ -1,11 +1,13 @@
-"""Write the Colab/Binder badge line and the Colab install cell of every notebook from ONE URL.
+"""Write every course link from ONE URL: `dannlib.config.REPO_URL` (and REPO_BRANCH).
 
-    python scripts/badges.py            # rewrite what is out of date, print the README badge cells
-    python scripts/badges.py --check    # exit 1 (and say what) if anything is out of date
+    python scripts/badges.py            # rewrite what is out of date; print every link rewritten
+    python scripts/badges.py --check    # exit 1 (and list the links) if anything is out of date
 
-Change REPO or BRANCH below (e.g. for a fork) and run the script: each notebook's first markdown
-cell gets the badge line, its first code cell the Colab guard that installs dannlib from that
-repository, and README links to Colab/Binder that name another repository are reported.
+A fork changes REPO_URL in dannlib/config.py and runs the script: each notebook's first
+markdown cell gets the Colab/Binder badge line, its first code cell the Colab guard that
+installs dannlib from that repository, and every Colab, Binder, pip (git+) and GitHub link to
+the course in the notebooks, README.md (its course map included) and CONTRIBUTING.md is
+rewritten to the repository and branch, each one reported as old -> new.
 """
 
 from __future__ import annotations
@@ -18,17 +20,29 @@ from urllib.parse import quote
 
 import nbformat
 
-REPO = "https://github.com/dann-course/dann-course"
-BRANCH = "main"
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from dannlib.config import REPO_BRANCH, REPO_URL  # noqa: E402
+
+REPO = REPO_URL
+BRANCH = REPO_BRANCH
+DOCUMENTS = ("README.md", "CONTRIBUTING.md")
 GUARD_FIRST_LINE = (
     "# Colab only: install dannlib from the course repository (does nothing elsewhere)"
 )
 BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\(.*$", re.MULTILINE)
-README_URL = re.compile(
-    r"https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/"
-    r"(?P<owner>[^/\s)]+)/(?P<name>[^/\s)?]+)/(?:blob/)?(?P<branch>[^/\s)?]+)"
+SLUG = r"(?P<slug>[\w.-]+/[\w.-]+?)"
+BRANCH_NAME = r"(?P<branch>[\w.-]+)"
+# Links to the course: Colab, Binder and pip name it whatever the owner; plain GitHub links
+# count when they name a repository that one of those links names (or the configured one).
+NOTEBOOK_LINKS = (
+    re.compile(rf"https://colab\.research\.google\.com/github/{SLUG}/blob/{BRANCH_NAME}"),
+    re.compile(rf"https://mybinder\.org/v2/gh/{SLUG}/{BRANCH_NAME}"),
+    re.compile(rf"git\+https://github\.com/{SLUG}(?:\.git)?@{BRANCH_NAME}"),
+)
+GITHUB_LINK = re.compile(
+    rf"(?<!git\+)https://github\.com/{SLUG}(?:\.git)?(?:/(?:blob|tree)/{BRANCH_NAME})?"
+    r"(?=[/\s)\"'`>\]#?]|$)"
 )
 
 
@@ -36,7 +50,7 @@ def github_slug(repo: str = REPO) -> str:
     """'owner/name' of a https://github.com/owner/name URL."""
     match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repo)
     if not match:
-        raise ValueError(f"REPO must look like https://github.com/OWNER/NAME, got {repo!r}")
+        raise ValueError(f"REPO_URL must look like https://github.com/OWNER/NAME, got {repo!r}")
     return f"{match.group(1)}/{match.group(2)}"
 
 
@@ -101,40 +115,61 @@ def update_notebook(nb: nbformat.NotebookNode, name: str, repo: str, branch: str
     return changes
 
 
-def stale_readme_links(text: str, repo: str = REPO, branch: str = BRANCH) -> list[str]:
-    """Colab/Binder URLs in the README that name another repository or branch."""
-    slug = github_slug(repo)
-    return sorted(
-        {
-            m.group(0)
-            for m in README_URL.finditer(text)
-            if f"{m['owner']}/{m['name']}" != slug or m["branch"] != branch
-        }
-    )
+def course_slugs(texts: list[str], repo: str = REPO) -> set[str]:
+    """'owner/name' of the course repositories that Colab, Binder or pip links in `texts` name."""
+    found = {github_slug(repo)}
+    for text in texts:
+        for pattern in NOTEBOOK_LINKS:
+            found.update(m["slug"] for m in pattern.finditer(text))
+    return found
 
 
-def title_of(nb: nbformat.NotebookNode, name: str) -> str:
-    """The notebook's '# ' title without its number prefix ('01 — '), else its file name."""
+def rewrite_links(
+    text: str, slugs: set[str], repo: str = REPO, branch: str = BRANCH
+) -> tuple[str, list[tuple[str, str]]]:
+    """`text` with every course link naming `repo` and `branch`; and the (old, new) links."""
+    slug, rewritten = github_slug(repo), []
+
+    def replace(match: re.Match) -> str:
+        old = match.group(0)
+        if match.re is GITHUB_LINK and match["slug"] not in slugs:
+            return old  # another project's repository
+        start = match.start()
+        new = old
+        for group, value in (("branch", branch), ("slug", slug)):  # right to left
+            if match[group] is not None:
+                a, b = match.span(group)
+                new = new[: a - start] + value + new[b - start :]
+        if new != old:
+            rewritten.append((old, new))
+        return new
+
+    for pattern in (*NOTEBOOK_LINKS, GITHUB_LINK):
+        text = pattern.sub(replace, text)
+    return text, rewritten
+
+
+def update_file(path: Path, slugs: set[str], repo: str, branch: str, write: bool) -> list[str]:
+    """Bring one notebook or markdown file up to date (written if `write`); what changed."""
+    if path.suffix != ".ipynb":
+        text = path.read_text(encoding="utf-8")
+        new, links = rewrite_links(text, slugs, repo, branch)
+        if write and new != text:
+            path.write_text(new, encoding="utf-8")
+        return [f"{old} -> {link}" for old, link in links]
+    nb = nbformat.read(path, as_version=4)
+    changes = []
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return re.sub(r"^\d+\s*[—–:.-]\s*", "", line[2:].strip())
-    return name
-
-
-def course_map(notebooks: list[Path], repo: str = REPO, branch: str = BRANCH) -> str:
-    """README course-map rows with the badges of each notebook."""
-    rows = ["| # | notebook | open |", "|---|---|---|"]
-    for path in notebooks:
-        title = title_of(nbformat.read(path, as_version=4), path.name)
-        badges = badge_line(path.name, repo, branch).replace(") [![", ")<br>[![")
-        rows.append(f"| {path.name[:2]} | [{title}](notebooks/{path.name}) | {badges} |")
-    return "\n".join(rows)
+        cell.source, links = rewrite_links(cell.source, slugs, repo, branch)
+        changes += [f"{old} -> {link}" for old, link in links]
+    changes += update_notebook(nb, path.name, repo, branch)
+    if write and changes:
+        nbformat.write(nb, path)
+    return changes
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check or rewrite the notebooks under --root; exit code 1 if --check finds anything stale."""
+    """Check or rewrite the files under --root; exit code 1 if --check finds anything stale."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root (default: here)")
@@ -145,28 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = sorted(args.root.glob("notebooks/[0-9][0-9]_*.ipynb"))
     if not notebooks:
         parser.error(f"no notebooks/NN_name.ipynb under {args.root}")
-    stale = []
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        changes = update_notebook(nb, path.name, args.repo, args.branch)
-        if changes:
-            stale.append(f"{path.relative_to(args.root)}: {', '.join(changes)}")
-            if not args.check:
-                nbformat.write(nb, path)
-    readme = args.root / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    readme_stale = stale_readme_links(text, args.repo, args.branch)
-    for line in stale:
-        print(f"out of date: {line}" if args.check else f"updated: {line}")
-    for url in readme_stale:
-        print(f"README.md (edit by hand): {url} names another repository or branch")
-    if args.check:
-        if not stale and not readme_stale:
-            print(f"{len(notebooks)} notebooks up to date for {args.repo}@{args.branch}")
-        return 1 if stale or readme_stale else 0
-    print(f"README course map for {args.repo}@{args.branch}:\n")
-    print(course_map(notebooks, args.repo, args.branch))
-    return 0
+    files = notebooks + [args.root / name for name in DOCUMENTS if (args.root / name).is_file()]
+    slugs = course_slugs([f.read_text(encoding="utf-8") for f in files], args.repo)
+    stale = 0
+    for path in files:
+        for change in update_file(path, slugs, args.repo, args.branch, write=not args.check):
+            stale += 1
+            verb = "out of date" if args.check else "updated"
+            print(f"{verb}: {path.relative_to(args.root)}: {change}")
+    target = f"{args.repo}@{args.branch}"
+    if not stale:
+        print(f"{len(files)} files up to date for {target}")
+    elif not args.check:
+        print(f"{stale} links or cells rewritten for {target}")
+    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":

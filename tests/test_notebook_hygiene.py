@@ -108,10 +108,12 @@ def test_badges_rewrite_from_one_url(tmp_path, capsys):
     fork = ["--root", str(tmp_path), "--repo", "https://github.com/someone/fork", "--branch", "dev"]
     assert badges.main(["--check", *fork]) == 1
     out = capsys.readouterr().out
-    assert f"out of date: notebooks/{NOTEBOOKS[0].name}: badge line, Colab install cell" in out
-    assert "README.md (edit by hand)" in out
+    pip = "git+https://github.com/dann-course/dann-course@main"
+    assert f"out of date: notebooks/{NOTEBOOKS[0].name}: {pip} -> " in out
+    colab = "https://colab.research.google.com/github/"
+    assert f"README.md: {colab}dann-course/dann-course/blob/main -> {colab}someone/fork/" in out
     assert badges.main(fork) == 0
-    assert "| 01 | [" in capsys.readouterr().out  # the README course map
+    assert "github/someone/fork/blob/dev/notebooks/01_x" in (tmp_path / "README.md").read_text()
     copy = nbformat.read(tmp_path / "notebooks" / NOTEBOOKS[0].name, as_version=4)
     first_code = next(c for c in copy.cells if c.cell_type == "code")
     assert (
