@@ -1,9 +1,10 @@
-"""A minimal, textbook PyTorch DANN loop: the benchmark's reference implementation.
+"""A minimal, textbook PyTorch DANN loop of the paper's recipe: a second row in the benchmark.
 
 Written the way most public DANN code is: a per-sample torchvision-style Dataset and a
 DataLoader, separate source and target forward passes, the paper's MNIST network and
 schedules (SGD, momentum 0.9, mu_p = 0.01 / (1 + 10 p)^0.75, lambda_p = 2 / (1 + e^-10p) - 1).
-It deliberately shares no code with dannlib, so the comparison is side by side.
+It deliberately shares no code with dannlib. The benchmark's reference is published_dann.py;
+this loop is a second row: what a textbook implementation of the paper's recipe gets.
 """
 
 from __future__ import annotations
@@ -100,10 +101,14 @@ def _step(model, opt, xs, ys, xt, lambd: float, lr: float) -> None:
     opt.step()
 
 
-def train_reference(pair, seconds: float, eval_every: int, seed: int = 0, batch_size: int = 64):
-    """Train for about `seconds` (data loading included, evaluation excluded).
+def train_reference(
+    pair, seconds: float, evals: int, seed: int = 0, batch_size: int = 64, ramp_steps: int = 1500
+):
+    """Train for about `seconds` (data loading included, evaluation excluded); evaluate the
+    target test set `evals` times at even intervals of training time. lambda ramps over
+    `ramp_steps` steps; the learning rate anneals over the run.
 
-    Returns the curve [(train_seconds, target_acc), ...] and the seconds per step.
+    Returns the curve [(train_seconds, step, target_acc), ...] and the seconds per step.
     """
     torch.manual_seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - textbook code seeds the global RNG
@@ -118,7 +123,7 @@ def train_reference(pair, seconds: float, eval_every: int, seed: int = 0, batch_
     model = PaperMnistNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    # the schedules need the number of steps: estimate it from a few timed throw-away steps
+    # the lr schedule needs the number of steps: estimate it from a few timed throw-away steps
     probe = copy.deepcopy(model)
     probe_opt = torch.optim.SGD(probe.parameters(), lr=0.0)
     times = []
@@ -128,18 +133,18 @@ def train_reference(pair, seconds: float, eval_every: int, seed: int = 0, batch_
         xt, _ = next(tgt)
         _step(probe, probe_opt, xs, ys, xt, 0.0, 0.0)
         times.append(time.perf_counter() - t0)
-    seconds_per_step = float(np.median(times[2:]))
-    total_steps = max(1, int(seconds / seconds_per_step))
+    total_steps = max(1, int(seconds / float(np.median(times[2:]))))
 
-    curve, trained = [(0.0, accuracy(model, target_test))], 0.0
+    curve, trained, next_eval = [(0.0, 0, accuracy(model, target_test))], 0.0, 0.0
     for step in range(total_steps):
         t0 = time.perf_counter()
         xs, ys = next(src)
         xt, _ = next(tgt)
-        p = step / total_steps
-        lambd = 2.0 / (1.0 + math.exp(-10 * p)) - 1
-        _step(model, opt, xs, ys, xt, lambd, 0.01 / (1 + 10 * p) ** 0.75)
+        lambd = 2.0 / (1.0 + math.exp(-10 * step / ramp_steps)) - 1
+        lr = 0.01 / (1 + 10 * step / total_steps) ** 0.75
+        _step(model, opt, xs, ys, xt, lambd, lr)
         trained += time.perf_counter() - t0
-        if (step + 1) % eval_every == 0 or step + 1 == total_steps:
-            curve.append((trained, accuracy(model, target_test)))
+        if trained >= next_eval + seconds / evals or step + 1 == total_steps:
+            next_eval = trained
+            curve.append((trained, step + 1, accuracy(model, target_test)))
     return curve, trained / total_steps

