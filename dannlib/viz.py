@@ -35,8 +35,11 @@ def use_style() -> None:
     )
 
 
-def plot_history(histories: dict[str, History], keys=None, axes=None):
-    """Training curves of several runs on shared axes, one panel per quantity."""
+def plot_history(histories: dict[str, History], keys=None, axes=None, colors=None):
+    """Training curves of several runs on shared axes, one panel per quantity.
+
+    `colors` maps a run's name to its colour (e.g. from METHOD_COLORS).
+    """
     keys = keys or ["label_loss", "domain_loss", "domain_acc", "lambda", "lr"]
     if axes is None:
         _, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3), squeeze=False)
@@ -49,7 +52,7 @@ def plot_history(histories: dict[str, History], keys=None, axes=None):
                 k = len(y) // 100
                 y = [sum(y[i : i + k]) / len(y[i : i + k]) for i in range(0, len(y), k)]
                 x = x[::k][: len(y)]
-            ax.plot(x, y, label=name)
+            ax.plot(x, y, label=name, color=(colors or {}).get(name))
             ax.set_title(key.replace("_", " "))
             ax.set_xlabel("step")
     axes[0].legend()
