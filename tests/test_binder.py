@@ -52,7 +52,7 @@ def _conda_names(environment: dict) -> set[str]:
     names = set()
     for spec in environment["dependencies"]:
         if isinstance(spec, str):
-            names.add(re.split(r"[ =<>!\[]", spec, maxsplit=1)[0])
+            names.add(re.split(r"[ =<>!\[]", spec, maxsplit=1)[0].replace("_", "-"))
     return names
 
 
