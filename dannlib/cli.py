@@ -413,8 +413,8 @@ def _check_batch(batch: int, spec: dict, data: list, device) -> None:
     need, have = _training_bytes(spec, batch), _device_bytes(device)
     if have is not None and need > have / 2:
         raise UsageError(
-            f"--batch-size {batch} would need about {need / 1e9:.1f} GB of memory for one step, "
-            f"more than half of the {have / 1e9:.1f} GB here; use a smaller --batch-size"
+            f"--batch-size {batch} would need about {need / 1e6:,.0f} MB of memory for one step, "
+            f"more than half of the {have / 1e6:,.0f} MB here; use a smaller --batch-size"
         )
 
 

@@ -36,8 +36,9 @@ def one_line(err: BaseException | str, limit: int = 300) -> str:
 
 
 def _kind(mode: int) -> str:
-    """'a folder', 'a FIFO', ... for an st_mode that is not a regular file."""
+    """What an st_mode is, in words: 'a regular file', 'a folder', 'a FIFO (named pipe)', ..."""
     kinds = [
+        (stat.S_ISREG, "a regular file"),
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
         (stat.S_ISCHR, "a character device"),
@@ -45,7 +46,7 @@ def _kind(mode: int) -> str:
         (stat.S_ISSOCK, "a socket"),
         (stat.S_ISLNK, "a symbolic link"),
     ]
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def file_kind(path: str | os.PathLike) -> str | None:
