@@ -1,10 +1,10 @@
-"""Issue 8: bad input, interruptions, offline failures and untrusted files.
+"""Bad input, interruptions, offline failures and untrusted files: the API holds.
 
-Cases already covered elsewhere are not repeated here (see the table in the issue's report):
-offline SVHN/USPS errors (test_data_svhn_usps), a damaged generated cache (test_data_mnistm),
-unsafe tar members (test_data_bsds), truncated / foreign / mismatched checkpoints
-(test_checkpoint) and invalid domain, task, mode and profile names (test_data_registry,
-test_train, test_config_and_toy, test_models).
+Neighbouring files cover the rest: offline SVHN/USPS errors (test_data_svhn_usps), a damaged
+generated cache (test_data_mnistm), unsafe tar members (test_data_bsds), truncated, foreign and
+mismatched checkpoints (test_checkpoint), invalid domain, task, mode and profile names
+(test_data_registry, test_train, test_config_and_toy, test_models), and the `dann` command's
+outputs, interrupts, hangs and memory bombs (test_reliability_round2).
 """
 
 import ast
