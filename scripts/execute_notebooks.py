@@ -5,8 +5,9 @@
 
 One clean kernel per notebook, working directory notebooks/, $DANNLIB_PROFILE set to --profile
 (default: default). Only cells tagged `raises-exception` may raise; any other error stops the
-notebook, which is then left unchanged. Execution timestamps and widget state are not kept, and
-paths of this machine in tracebacks (the repository, site-packages) are made relative.
+notebook, which is then left unchanged. Execution timestamps, widget state and widget views are
+not kept, and paths of this machine in tracebacks (the repository, site-packages) are made
+relative.
 """
 
 from __future__ import annotations
@@ -44,8 +45,20 @@ def execute(path: Path, profile: str, timeout: int | None = None) -> nbformat.No
     with environment(DANNLIB_PROFILE=profile, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND=INLINE_FIGURES):
         client.execute()
     nb.metadata.pop("widgets", None)
+    drop_widget_views(nb)
     scrub_paths(nb)
     return nb
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widget_views(nb: nbformat.NotebookNode) -> None:
+    """Remove widget views from outputs, in place: without the widget state (not kept) a reader
+    sees "model not found"; the output's text/plain stays."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
 
 
 def local_prefixes() -> list[tuple[str, str]]:

@@ -1,98 +1,78 @@
-"""Write student copies of the notebooks: exercise solutions removed, outputs cleared.
+"""Write the student copies of the lessons: solutions removed, outputs cleared.
 
-    python scripts/student_copies.py student/                 # every notebooks/NN_*.ipynb
-    python scripts/student_copies.py student/ notebooks/03_dann_two_moons.ipynb
+    python scripts/student_copies.py           # every notebooks/NN_*.ipynb -> student/NN_*.ipynb
+    python scripts/student_copies.py --check   # exit 1 if a committed copy is out of date
 
-An exercise is a code cell tagged `raises-exception` (the stub, which raises
-NotImplementedError("Student exercise: ...")) followed by its solution: a code cell tagged
-`solution`, or the next code cell after the stub when its first line is a comment that says
-"solution" (e.g. `# Solution` or `def f(x):  # (solution)`). Student copies keep the stubs and
-drop the solutions, clear every output and execution count, and drop widget state.
-In a student copy the only errors when run top to bottom are NotImplementedError("Student
-exercise: ...") raised by a stub, directly or from a later cell that calls the stub's function.
+nbconvert does the work: TagRemovePreprocessor drops every cell tagged `solution` (the hidden
+solution of each exercise and the hidden answers of "Think!" prompts), ClearOutputPreprocessor
+clears every output and execution count. The copy's Colab/Binder badges open the copy itself.
+Rerun after changing a lesson; tests/test_student_copies.py checks that the copies are current.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import copy
 import sys
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor, TagRemovePreprocessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dannlib.files import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STUB_TAG = "raises-exception"
+LESSONS = ROOT / "notebooks"
+STUDENT = ROOT / "student"
 SOLUTION_TAG = "solution"
-SOLUTION_COMMENT = re.compile(r"#.*\bsolution\b", re.IGNORECASE)
 
 
-def tags(cell: nbformat.NotebookNode) -> list[str]:
-    """The cell's tags."""
-    return list(cell.get("metadata", {}).get("tags", []))
+def student_copy(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """A copy of lesson `name` (e.g. '03_dann_two_moons.ipynb') without solutions or outputs."""
+    nb = copy.deepcopy(nb)
+    nb, _ = TagRemovePreprocessor(remove_cell_tags={SOLUTION_TAG}).preprocess(nb, {})
+    nb, _ = ClearOutputPreprocessor().preprocess(nb, {})
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":  # badges: open the student copy, not the lesson
+            cell.source = cell.source.replace(f"notebooks/{name}", f"student/{name}").replace(
+                f"notebooks%2F{name}", f"student%2F{name}"
+            )
+    return nb
 
 
-def solution_cells(nb: nbformat.NotebookNode) -> tuple[set[int], list[int]]:
-    """(indices of solution cells, indices of stubs that have no recognised solution)."""
-    solutions = {i for i, c in enumerate(nb.cells) if SOLUTION_TAG in tags(c)}
-    unsolved = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or STUB_TAG not in tags(cell):
-            continue
-        after = next(
-            (j for j in range(i + 1, len(nb.cells)) if nb.cells[j].cell_type == "code"), None
-        )
-        if after is None:
-            unsolved.append(i)
-            continue
-        first_line = nb.cells[after].source.split("\n", 1)[0]
-        if after in solutions or SOLUTION_COMMENT.search(first_line):
-            solutions.add(after)
-        else:
-            unsolved.append(i)
-    return solutions, unsolved
-
-
-def student_copy(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, list[int]]:
-    """A copy of `nb` without solutions or outputs; and the stubs that had no solution."""
-    solutions, unsolved = solution_cells(nb)
-    copy = nbformat.from_dict(nb)
-    copy.cells = [c for i, c in enumerate(copy.cells) if i not in solutions]
-    for cell in copy.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cell.metadata.pop("execution", None)
-    copy.metadata.pop("widgets", None)
-    return copy, unsolved
+def render(path: Path) -> str:
+    """The text of `path`'s student copy, as it is written to disk."""
+    return nbformat.writes(student_copy(nbformat.read(path, as_version=4), path.name)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write student copies of the given notebooks (default: all lessons) into OUT_DIR."""
+    """Write (or with --check, compare) the student copies of the given lessons (default: all)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the copies")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/NN_*.ipynb")
+    parser.add_argument("--out", type=Path, default=STUDENT, help="default: student/")
+    parser.add_argument("--check", action="store_true", help="compare, write nothing")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         parser.error("no notebooks given and none in notebooks/")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stale = []
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        copy, unsolved = student_copy(nb)
-        target = args.out_dir / path.name
+        target = args.out / path.name
         if target.resolve() == path.resolve():
-            parser.error(f"{target} would overwrite the original; choose another OUT_DIR")
-        nbformat.write(copy, target)
-        removed = len(nb.cells) - len(copy.cells)
-        print(f"{target}: {removed} solution cell{'s' * (removed != 1)} removed")
-        for i in unsolved:
-            print(
-                f"  warning: stub in cell {i} has no recognised solution after it "
-                f"(tag the solution cell '{SOLUTION_TAG}')",
-                file=sys.stderr,
-            )
-    return 0
+            parser.error(f"{target} would overwrite the lesson; choose another --out")
+        text = render(path)
+        if args.check:
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                stale.append(target)
+            continue
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(text, target)
+        print(f"wrote {target}")
+    for target in stale:
+        print(f"out of date: {target} (run python scripts/student_copies.py)")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

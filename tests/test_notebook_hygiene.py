@@ -75,6 +75,78 @@ def test_no_stale_widget_state_or_local_paths(nb):
             assert not found, f"{path.name} cell {i}: a local path ({found.group(0)}) in its output"
 
 
+MAX_BYTES = 1_000_000  # a lesson must stay readable on GitHub and quick to open
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def hidden(cell) -> bool:
+    return cell.get("metadata", {}).get("jupyter", {}).get("source_hidden") is True
+
+
+def next_code(cells, i: int) -> int | None:
+    """The index of the first code cell after cells[i], or None."""
+    return next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
+
+
+def test_under_one_megabyte(nb):
+    path, _ = nb
+    size = path.stat().st_size
+    assert size < MAX_BYTES, (
+        f"{path.name} is {size / 1e6:.2f} MB (limit 1 MB): draw dense scatters at normal "
+        'resolution (%config InlineBackend.figure_formats = ["png"]) or rasterised'
+    )
+
+
+def test_no_widget_views_without_state(nb):
+    path, notebook = nb
+    if notebook.metadata.get("widgets", {}).get(WIDGET_VIEW.replace("view", "state")):
+        return  # widget state saved: the views render
+    for i, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            assert WIDGET_VIEW not in output.get("data", {}), (
+                f"{path.name} cell {i}: a widget view without saved widget state (readers see "
+                "'model not found'); re-execute with python scripts/execute_notebooks.py"
+            )
+
+
+def test_every_stub_has_a_hidden_solution_and_every_solution_is_hidden(nb):
+    path, notebook = nb
+    cells = notebook.cells
+    for i, cell in enumerate(cells):
+        if "raises-exception" in tags(cell):
+            j = next_code(cells, i)
+            assert j is not None and "solution" in tags(cells[j]) and hidden(cells[j]), (
+                f"{path.name} cell {i}: a stub must be followed by its solution, a code cell "
+                'tagged "solution" with metadata {"jupyter": {"source_hidden": true}}'
+            )
+        if "solution" in tags(cell):
+            assert hidden(cell), f"{path.name} cell {i}: solution not hidden (source_hidden)"
+
+
+def test_at_least_two_exercises_with_checkers(nb):
+    path, notebook = nb
+    cells = notebook.cells
+    exercises = 0
+    for i, cell in enumerate(cells):
+        if "raises-exception" not in tags(cell):
+            continue
+        solution = next_code(cells, i)
+        check = next_code(cells, solution) if solution is not None else None
+        exercises += bool(
+            check is not None
+            and "solution" in tags(cells[solution])
+            and "checks.check_" in cells[check].source
+        )
+    assert exercises >= 2, (
+        f"{path.name}: {exercises} exercise(s) with stub, hidden solution and a check cell "
+        "calling dannlib.checks; every lesson needs at least two"
+    )
+
+
 def test_conventions(nb):
     path, notebook = nb
     code = [c for c in notebook.cells if c.cell_type == "code"]
