@@ -226,3 +226,35 @@ def test_unwritable_data_folder_and_diverged_training_are_one_line_errors(
     monkeypatch.setattr("dannlib.train.fit", diverge)
     code = main([*args, "--data", str(data_dir), "--out", str(tmp_path / "r2")])
     assert code == 1 and "error: the loss became nan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], dict(arch="modern", optimizer="adam", lr=1e-3, lr_schedule="constant")),
+        (["--lr", "0.002", "--epochs", "1"], dict(arch="modern", lr=0.002, steps=2)),
+        (["--arch", "mnist", "--lr-schedule", "paper"], dict(arch="mnist", lr_schedule="paper")),
+    ],
+)
+def test_recipe_course_with_overrides_and_batch_norm_read_as_trained(
+    tmp_path, data_dir, capsys, extra, expected
+):
+    out = tmp_path / "run"
+    args = [*TRAIN, "--recipe", "course", "--limit", "64", "--test-limit", "30"]
+    args += ["--batch-size", "32", "--data", str(data_dir), "--no-download", "--no-progress"]
+    if "--epochs" not in extra:
+        args += ["--steps", "2"]
+    assert main([*args, *extra, "--out", str(out)]) == 0
+    model, payload = load_checkpoint(out / "model.pt")
+    config = payload["config"]
+    assert config["recipe"] == "course" and config["adapt_bn"] is True
+    assert {k: config[k] for k in expected} == expected
+    capsys.readouterr()
+    evaluate_args = ["evaluate", "--checkpoint", str(out / "model.pt"), "--domain", "mnist_m"]
+    assert main([*evaluate_args, "--limit", "40", "--data", str(data_dir), "--no-download"]) == 0
+    printed = capsys.readouterr().out
+    data = load_domain("mnist_m", "test", root=data_dir, download=False, size=28, limit=40)
+    own = evaluate(model, data, adapt_bn=True)["acc"]
+    if model.has_batchnorm:
+        assert "batch norm with this domain's own statistics" in printed
+    assert f"accuracy {own:.4f}" in printed

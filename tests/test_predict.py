@@ -351,3 +351,33 @@ def test_fuzz_files_on_disk(tmp_path, model, image, fmt, damage, where, junk):
     predictions = predict_folder(model, folder)
     assert len(predictions) == 1 and (predictions[0].ok or predictions[0].error)
     assert predictions_csv(predictions).startswith("path,label,confidence,error\n")
+
+
+@pytest.mark.parametrize("adapt_bn", [True, False])
+def test_cli_reads_batch_norm_as_the_checkpoints_recipe(tmp_path, capsys, adapt_bn):
+    """course recipe (adapt_bn): the folder's images are one domain for batch norm."""
+    torch.manual_seed(0)
+    model = build_model("modern").eval()
+    with torch.no_grad():  # running statistics far from the images', so the two readings differ
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.fill_(3.0)
+    path = save_checkpoint(tmp_path / "m.pt", model, config={"adapt_bn": adapt_bn})
+    x = torch.randint(0, 256, (20, 3, 28, 28), generator=torch.Generator().manual_seed(1))
+    x = x.to(torch.uint8)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(x):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:02d}.png")
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", "--checkpoint", str(path), "--images", str(folder), "--out", str(out)])
+        == 0
+    )
+    labels, confidence = classify(model, x, adapt_bn=adapt_bn)
+    _, other = classify(model, x, adapt_bn=not adapt_bn)
+    assert not torch.allclose(confidence, other)  # the test can tell the two readings apart
+    rows = read_csv(out)
+    assert [int(r["label"]) for r in rows] == labels.tolist()
+    assert [float(r["confidence"]) for r in rows] == pytest.approx(confidence.tolist(), abs=1e-4)
+    capsys.readouterr()
