@@ -579,3 +579,212 @@ def check_dann_loop(fn: Callable, steps: int = 25) -> str:
             "and pass it to step_fn"
         )
     return f"OK: {steps} steps with fit's batches, lambda and lr; the model matches fit's"
+
+
+# --- lesson 04 ---------------------------------------------------------------------------
+
+
+def check_domain_features(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> str:
+    """Check `fn(model, x)`: features of one domain's images with batch norm read with x's own
+    statistics (dannlib.train.extract_features(..., adapt_bn=True)), the model left unchanged."""
+    from dannlib.models import build_model
+    from dannlib.train import extract_features
+
+    torch.manual_seed(0)
+    model = build_model("modern")
+    model.train()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):  # running statistics of a mixture, as after training on two domains
+        with torch.no_grad():
+            model(torch.rand(32, 3, 28, 28, generator=gen))
+    x = (torch.rand(64, 3, 28, 28, generator=gen) * 120 + 100).to(torch.uint8)  # one bright domain
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    got = torch.as_tensor(fn(model, x)).detach().float()
+    after = model.state_dict()
+    if any(not torch.equal(before[k], after[k]) for k in before) or not model.training:
+        raise CheckFailed(
+            "the model changed: restore every batch-norm layer's running statistics and "
+            "momentum, and the model's train/eval mode, when you are done (try/finally)"
+        )
+    want = extract_features(model, x, adapt_bn=True)
+    if got.shape != want.shape:
+        raise CheckFailed(f"expected features of shape {tuple(want.shape)}, got {tuple(got.shape)}")
+    if _close(got, want, 1e-4):
+        return "OK: features read with the domain's own batch-norm statistics, model unchanged"
+    if _close(got, extract_features(model, x), 1e-4):
+        raise CheckFailed(
+            "these are the features with the model's pooled running statistics (plain eval "
+            "mode): re-estimate each batch-norm layer's statistics on x first"
+        )
+    with torch.no_grad():
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+        batch_stats = model.features(x.float() / 255)
+        model.load_state_dict(before)
+        model.train()
+    if _close(got, batch_stats, 1e-4):
+        raise CheckFailed(
+            "you normalised with the batch's statistics during the forward pass itself: "
+            "estimate the statistics first, then compute the features in eval mode"
+        )
+    raise CheckFailed(
+        "the features differ from the domain-statistics reading; with dropout on (model.train()) "
+        "they also change from call to call: keep dropout off, put only the batch-norm layers "
+        "in training mode while you re-estimate"
+    )
+
+
+# --- lesson 06: reverse validation and model selection ------------------------------------
+
+
+def _reverse_validation_task():
+    """A small rotated-moons task, a config and a candidate DANN trained with it (lesson 06)."""
+    from dannlib.data.toy import moons
+    from dannlib.recipes import get_recipe
+    from dannlib.train import fit
+
+    recipe = get_recipe("moons")
+    source_train, source_val = moons(120, 0.0, seed=21), moons(120, 0.0, seed=22)
+    target = moons(120, 35.0, seed=23)
+    config = recipe.config.replace(steps=200, lambda_max=0.5, seed=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        candidate = recipe.build_model()
+        fit(candidate, source_train, target, config, progress=False)
+    return recipe, candidate, target, source_train, source_val, config
+
+
+def _reverse_score(recipe, config, labelled, unlabelled, scored) -> float:
+    """Train a fresh reverse model as reverse_validation does and return its accuracy."""
+    from dannlib.data.base import Domain
+    from dannlib.train import evaluate, fit
+
+    hidden = Domain(unlabelled.x, torch.zeros(len(unlabelled), dtype=torch.long), unlabelled.info)
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        reverse = recipe.build_model()
+        fit(reverse, labelled, hidden, config, progress=False)
+    return evaluate(reverse, scored)["acc"]
+
+
+def check_reverse_validation(fn: Callable) -> str:
+    """Compare `fn(model, target, source_train, source_val, config)` with
+    dannlib.metrics.reverse_validation on a small moons task; name the usual mistakes."""
+    from dannlib.metrics import reverse_validation, self_label
+    from dannlib.train import evaluate
+
+    recipe, candidate, target, source_train, source_val, config = _reverse_validation_task()
+    state = {k: v.clone() for k, v in candidate.state_dict().items()}
+    with torch.random.fork_rng():
+        got = fn(candidate, target, source_train, source_val, config)
+    if any(not torch.equal(v, candidate.state_dict()[k]) for k, v in state.items()):
+        raise CheckFailed(
+            "your function changed the candidate model: only predict with it (self-label the "
+            "target), then train a fresh reverse model"
+        )
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if not isinstance(got, (float, int, np.floating)) or not 0.0 <= float(got) <= 1.0:
+        raise CheckFailed(f"return the reverse model's accuracy, a number in [0, 1]; got {got!r}")
+    with torch.random.fork_rng():
+        want = reverse_validation(
+            candidate,
+            target,
+            source_train,
+            source_val,
+            build=recipe.build_model,
+            **config.to_dict(),
+        ).accuracy
+    if _close(got, want):
+        return (
+            f"OK: reverse-validation score {float(got):.3f}, as dannlib.metrics.reverse_validation "
+            "computes it (self-labels, the candidate's settings, held-out source)"
+        )
+    pseudo = self_label(candidate, target)
+    recipe_config = config.replace(lambda_max=recipe.config.lambda_max)
+    mistakes = {
+        "the reverse model was trained on the target's TRUE labels, which unsupervised "
+        "adaptation does not have: label the target with the candidate's predictions "
+        "(self-labelling)": lambda: _reverse_score(
+            recipe, config, target, source_train, source_val
+        ),
+        "the reverse model was trained with the recipe's lambda_max "
+        f"({recipe.config.lambda_max:g}), not the candidate's ({config.lambda_max:g}): the "
+        "paper trains it with the candidate's own hyper-parameters (pass `config`)": lambda: (
+            _reverse_score(recipe, recipe_config, pseudo, source_train, source_val)
+        ),
+        "the reverse model was scored on the source data it was adapted to (source_train): "
+        "score it on the held-out source_val": lambda: _reverse_score(
+            recipe, config, pseudo, source_train, source_train
+        ),
+        "the reverse model was scored on the target with its true labels: it must be scored "
+        "on the held-out labelled source (source_val)": lambda: _reverse_score(
+            recipe, config, pseudo, source_train, target
+        ),
+        "the domains are swapped: the reverse model learns from the self-labelled TARGET "
+        "(its labelled domain) and adapts to the source inputs (unlabelled)": lambda: (
+            _reverse_score(recipe, config, source_train, pseudo, source_val)
+        ),
+        "this is the candidate's own accuracy on source_val; train a reverse model on the "
+        "self-labelled target and score that one": lambda: evaluate(candidate, source_val)["acc"],
+    }
+    for message, score in mistakes.items():
+        if _close(got, score()):
+            raise CheckFailed(message)
+    raise CheckFailed(
+        f"your score is {float(got):.3f}, reverse_validation gives {want:.3f}. Steps: "
+        "self-label the target with the candidate, seed torch with config.seed, build a fresh "
+        "model, fit it on (self-labelled target, source_train inputs) with `config`, and "
+        "return its accuracy on source_val"
+    )
+
+
+def check_selection(fn: Callable) -> str:
+    """Check `fn(scores, target_acc) -> (pick, rho, cost)`: the candidate a label-free score
+    picks, the Spearman correlation of score and target accuracy, and the pick's cost
+    (best target accuracy minus the pick's)."""
+    from scipy.stats import kendalltau, pearsonr, spearmanr
+
+    cases = [
+        (np.array([0.95, 0.80, 0.90, 0.70, 0.85]), np.array([0.70, 0.95, 0.72, 0.90, 0.93])),
+        (np.array([0.60, 0.90, 0.80, 0.91]), np.array([0.50, 0.80, 0.97, 0.81])),
+    ]
+    for scores, acc in cases:
+        out = fn(scores.copy(), acc.copy())
+        if not isinstance(out, tuple) or len(out) != 3:
+            raise CheckFailed(f"return a tuple (pick, rho, cost), got {out!r}")
+        pick, rho, cost = out
+        want_pick = int(np.argmax(scores))
+        want_rho = float(spearmanr(scores, acc).statistic)
+        want_cost = float(acc.max() - acc[want_pick])
+        if int(pick) != want_pick:
+            if int(pick) == int(np.argmax(acc)):
+                raise CheckFailed(
+                    "you picked the candidate with the best TARGET accuracy: that is the oracle, "
+                    "which needs the labels we do not have. Pick by the label-free score"
+                )
+            if int(pick) == int(np.argmin(scores)):
+                raise CheckFailed("you picked the LOWEST score: a higher score is better")
+            raise CheckFailed(f"pick should be {want_pick}, the index of the highest score")
+        if not _close(rho, want_rho, 1e-4):
+            if _close(rho, pearsonr(scores, acc).statistic, 1e-4):
+                raise CheckFailed(
+                    "that is Pearson's (linear) correlation; a RANK correlation asks whether the "
+                    "score orders the candidates as target accuracy does: scipy.stats.spearmanr"
+                )
+            if _close(rho, kendalltau(scores, acc).statistic, 1e-4):
+                raise CheckFailed("that is Kendall's tau; use Spearman's rho (spearmanr)")
+            raise CheckFailed(f"rho should be {want_rho:.3f} (scipy.stats.spearmanr)")
+        if not _close(cost, want_cost, 1e-6):
+            if _close(cost, -want_cost, 1e-6):
+                raise CheckFailed("the cost has the wrong sign: max(target_acc) - target_acc[pick]")
+            if _close(cost, acc[want_pick] - acc.mean(), 1e-6) or _close(
+                cost, acc.mean() - acc[want_pick], 1e-6
+            ):
+                raise CheckFailed(
+                    "compare the pick with the BEST candidate (the oracle), not the average"
+                )
+            raise CheckFailed(f"cost should be {want_cost:.3f}: max(target_acc) - target_acc[pick]")
+    return "OK: picks by the score, Spearman's rho, and the cost against the oracle"
