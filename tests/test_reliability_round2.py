@@ -93,6 +93,7 @@ def _predict(checkpoint, images, out) -> int:
         (lambda t, c, i: _symlink(t / "link.csv", t / "real.csv"), "is a symbolic link"),
         (lambda t, c, i: _fifo(t / "pipe.csv"), "is a FIFO"),
         (lambda t, c, i: _symlink(t / "null.csv", "/dev/null"), "is a symbolic link"),
+        (lambda t, c, i: "/dev/null", "is a character device, not a regular file"),
         (lambda t, c, i: str(t), "is a folder, not a regular file"),
         (lambda t, c, i: str(t / "real.csv" / "x.csv"), "is a file, not a folder"),
     ],
@@ -258,6 +259,30 @@ def test_4_an_interrupted_run_saves_exits_and_resumes_to_the_same_result(
     capsys.readouterr()
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_4_a_real_signal_to_a_running_dann_train(tmp_path, data_dir, signum, code):
+    """As `timeout -s INT` or a cluster's time limit would stop it: saved, and not exit 0."""
+    out, partial = tmp_path / "run", tmp_path / "run.partial" / "model.pt"
+    args = [*TRAIN, "--steps", "1000000", *SMALL[2:], "--data", str(data_dir), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dannlib", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    deadline = time.monotonic() + 300
+    while not partial.exists():  # the first periodic checkpoint: training is under way
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-1000:]
+    assert "To continue: dann train" in err and err.strip().endswith("--resume")
+    assert read_checkpoint(partial)["train_state"]["step"] >= 1 and not out.exists()
+
+
 def test_4_a_finished_run_folder_holds_a_resumable_checkpoint(uninterrupted):
     payload = read_checkpoint(uninterrupted / "model.pt")
     assert payload["train_state"]["step"] == 6 and payload["config"]["recipe"] == "paper"
@@ -341,11 +366,14 @@ def course(tmp_path, monkeypatch):
         ("nbs", "is inside the input folder"),
         ("nbs/build", "is inside the input folder"),
         ("nbs/01_loop.ipynb", "is a regular file, not a folder"),
+        ("afile", "is a regular file, not a folder"),
     ],
 )
 def test_5_course_out_never_in_the_notebooks_folder(course, capsys, out, message):
     before = (course / "01_loop.ipynb").read_bytes()
+    (course.parent / "afile").write_text("keep me")
     assert main(["course", "--notebooks", "nbs", "--out", out, "--no-progress"]) == 1
+    assert (course.parent / "afile").read_text() == "keep me"
     assert message in one_error_line(capsys)
     assert (course / "01_loop.ipynb").read_bytes() == before
     assert sorted(p.name for p in course.iterdir()) == ["01_loop.ipynb"]
