@@ -476,43 +476,60 @@ def test_8_11_a_bad_spec_or_bad_weights_are_a_clear_checkpoint_error(tmp_path, p
 
 
 BOMB = """
-import resource, sys
+import json, resource, sys
 import torch
 from dannlib.checkpoint import FORMAT, CheckpointError, load_checkpoint
+from dannlib.models import build_model
 
 size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
 limit = size + 2**30  # 1 GB more than the interpreter with torch loaded
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-spec = {"arch": sys.argv[2], "kwargs": {sys.argv[3]: int(sys.argv[4])}}
-torch.save({"format": FORMAT, "spec": spec, "state_dict": {}}, sys.argv[1])
-try:
-    load_checkpoint(sys.argv[1])
-except CheckpointError as err:
-    print("refused:", err)
+path, outcomes = sys.argv[1], []
+for arch, name, value in json.loads(sys.argv[2]):
+    spec = {"arch": arch, "kwargs": {name: value}}
+    torch.save({"format": FORMAT, "spec": spec, "state_dict": {}}, path)
+    try:
+        load_checkpoint(path)
+        outcomes.append("loaded")
+    except CheckpointError as err:
+        outcomes.append(f"refused: {err}")
+try:  # the limit is real: building the first spec (what a regression would do) fails
+    build_model("mnist", size=100_000)
+except (MemoryError, RuntimeError) as err:
+    outcomes.append(f"limit: {type(err).__name__}")
+print(json.dumps(outcomes))
 """
+BOMBS = [
+    ("mnist", "size", 100_000),  # 120 GB if built
+    ("mnist", "num_classes", 10**9),  # 400 GB if built
+    ("svhn", "size", 1000),  # 18 GB of weights, under every per-argument bound
+    ("modern", "in_channels", 999_999),  # 800 M weights in the first convolution
+]
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmSize from /proc")
-@pytest.mark.parametrize(
-    ("arch", "name", "value"),
-    [
-        ("mnist", "size", 100_000),  # 120 GB if built
-        ("mnist", "num_classes", 10**9),  # 400 GB if built
-        ("svhn", "size", 1000),  # 18 GB of weights, under every per-argument bound
-        ("modern", "in_channels", 999_999),  # 800 M weights in the first convolution
-    ],
-)
-def test_8_memory_bomb_specs_are_refused_under_a_memory_limit(tmp_path, arch, name, value):
+@pytest.fixture(scope="module")
+def bomb_outcomes(tmp_path_factory):
+    """Load every BOMBS spec in one subprocess under an address-space limit."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.pt"
     result = subprocess.run(
-        [sys.executable, "-c", BOMB, str(tmp_path / "bomb.pt"), arch, name, str(value)],
+        [sys.executable, "-c", BOMB, str(path), json.dumps(BOMBS)],
         capture_output=True,
         text=True,
         env=ENV,
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stderr[-500:]
-    assert result.stdout.startswith(f"refused: {tmp_path / 'bomb.pt'} holds an unusable model")
+    assert result.returncode == 0, result.stderr[-1000:]
+    *outcomes, limit = json.loads(result.stdout)
+    assert limit in ("limit: MemoryError", "limit: RuntimeError")  # a regression would fail
+    return dict(zip(BOMBS, outcomes, strict=True)), path
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmSize from /proc")
+@pytest.mark.parametrize("bomb", BOMBS, ids=lambda b: f"{b[0]}-{b[1]}")
+def test_8_memory_bomb_specs_are_refused_under_a_memory_limit(bomb_outcomes, bomb):
+    outcomes, path = bomb_outcomes
+    assert outcomes[bomb].startswith(f"refused: {path} holds an unusable model spec: ")
 
 
 @pytest.mark.parametrize(
