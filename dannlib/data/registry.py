@@ -11,14 +11,16 @@ from dannlib.data.base import Domain, DomainPair
 from dannlib.data.digits import load_mnist, load_svhn, load_usps
 from dannlib.data.mnistm import load_mnist_m
 from dannlib.data.syndigits import SPLIT_SIZES, load_syn_digits
+from dannlib.data.uci import load_uci_digits
 from dannlib.data.validate import check_choice, check_count, check_images, check_seed, check_split
 
-DOMAINS = ("mnist", "mnist_m", "syn_digits", "svhn", "usps")
+DOMAINS = ("mnist", "mnist_m", "syn_digits", "svhn", "usps", "uci_digits")
 ALIASES = {
     "mnistm": "mnist_m",
     "mnist-m": "mnist_m",
     "syndigits": "syn_digits",
     "syn": "syn_digits",
+    "uci": "uci_digits",
 }
 # task -> image size used for both domains (28: the paper's MNIST -> MNIST-M; else 32 x 32)
 TASKS = {
@@ -33,6 +35,7 @@ TASKS = {
     "syn_digits->mnist": 32,
     "syn_digits->mnist_m": 32,
     "mnist->syn_digits": 32,
+    "mnist->uci_digits": 32,
 }
 
 
@@ -130,6 +133,8 @@ def load_domain(
     if name == "syn_digits":
         count = min(limit, SPLIT_SIZES[split]) if limit else None
         domain = load_syn_digits(split, root, seed=seed, count=count)
+    elif name == "uci_digits":
+        domain = load_uci_digits(split)
     else:
         loader = {
             "mnist": load_mnist,
