@@ -575,8 +575,8 @@ def check_dann_loop(fn: Callable, steps: int = 25) -> str:
     if differ:
         raise CheckFailed(
             f"the calls were right but the trained parameters differ ({', '.join(differ)}): "
-            "use the optimiser of the skeleton, SGD(model.parameters(), lr=lr, momentum=0.9), "
-            "and pass it to step_fn"
+            "build the optimiser as fit does, SGD(model.parameters(), lr=lr, momentum=0.9), once "
+            "before the loop, and pass it to step_fn"
         )
     return f"OK: {steps} steps with fit's batches, lambda and lr; the model matches fit's"
 
@@ -646,9 +646,10 @@ def _reverse_validation_task():
     from dannlib.train import fit
 
     recipe = get_recipe("moons")
-    source_train, source_val = moons(120, 0.0, seed=21), moons(120, 0.0, seed=22)
+    # 1999 (prime) validation points: scores of different mistakes rarely coincide
+    source_train, source_val = moons(120, 0.0, seed=21), moons(1999, 0.0, seed=22)
     target = moons(120, 35.0, seed=23)
-    config = recipe.config.replace(steps=200, lambda_max=0.5, seed=3)
+    config = recipe.config.replace(steps=150, lambda_max=0.5, seed=3)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         candidate = recipe.build_model()
