@@ -515,12 +515,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     size = args.size or (28 if {args.source, args.target} <= NATIVE_28 else 32)
     spec = _model_spec(args.arch or recipe.arch, size)
     device = _device(args.device)
-    length = {"epochs": args.epochs} if args.epochs else {"steps": args.steps}
-    length["steps"] = length.get("steps") or (None if args.epochs else profile.digits_steps)
+    steps = None if args.epochs else args.steps or profile.digits_steps
     changes = {k: getattr(args, k) for k in ("optimizer", "lr", "lr_schedule", "batch_size")}
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: v for k, v in changes.items() if v is not None}  # the recipe's otherwise
     config = recipe.config.replace(
-        **{"epochs": None, **length, **changes, "mode": args.mode, "seed": args.seed}
+        steps=steps, epochs=args.epochs, mode=args.mode, seed=args.seed, **changes
     )
     out = Path(args.out or Path("runs", f"{args.source}-{args.target}-{args.mode}"))
     run = RunFolder(out, overwrite=args.overwrite, resume=args.resume, command=args.invocation)
@@ -595,10 +594,8 @@ def _train(args, profile, spec: dict, config, device, run: RunFolder) -> int:
         "profile": profile.name,
         "limit": limit,
         "test_limit": test_limit,
-        "data": {name: d.info for name, d in [("source", source), ("target", target)]},
-        "test_data": {
-            name: d.info for name, d in [("source", source_test), ("target", target_test)]
-        },
+        "data": {"source": source.info, "target": target.info},
+        "test_data": {"source": source_test.info, "target": target_test.info},
         **{k: v for k, v in history.meta.items() if k not in ("source", "target")},
     }
     _finish(run, model, run_config, history)
