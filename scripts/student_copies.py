@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = args.notebooks or sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         parser.error("no notebooks given and none in notebooks/")
+    folders = [str(path) for path in notebooks if path.is_dir()]
+    if folders:
+        parser.error(
+            f"{', '.join(folders)}: give lessons (.ipynb), not folders; the copies go to "
+            "student/ (choose another folder with --out FOLDER)"
+        )
     stale = []
     for path in notebooks:
         target = args.out / path.name

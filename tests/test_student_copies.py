@@ -133,6 +133,9 @@ def test_script_writes_and_checks_copies(tmp_path, capsys):
     assert student_copies.main(["--check", "--out", str(out), str(source)]) == 1
     with pytest.raises(SystemExit):
         student_copies.main(["--out", str(tmp_path), str(source)])  # would overwrite the lesson
+    with pytest.raises(SystemExit):
+        student_copies.main([str(out)])  # the old call: OUT_DIR as the first argument
+    assert "give lessons (.ipynb), not folders" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
