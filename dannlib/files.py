@@ -9,6 +9,7 @@ same target. Also home to `one_line`, the package's one way to put an error on a
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -56,7 +57,8 @@ def file_kind(path: str | os.PathLike) -> str | None:
     except FileNotFoundError:
         return "missing" if not os.path.lexists(path) else "a broken symbolic link"
     except OSError as err:
-        return "a symbolic link loop" if err.errno == 40 else f"unreadable ({err.strerror})"
+        loop = err.errno == errno.ELOOP
+        return "a symbolic link loop" if loop else f"unreadable ({err.strerror})"
     return None if stat.S_ISREG(mode) else _kind(mode)
 
 
