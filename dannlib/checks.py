@@ -649,7 +649,8 @@ def _reverse_validation_task():
     # 1999 (prime) validation points: scores of different mistakes rarely coincide
     source_train, source_val = moons(120, 0.0, seed=21), moons(1999, 0.0, seed=22)
     target = moons(120, 35.0, seed=23)
-    config = recipe.config.replace(steps=150, lambda_max=0.5, seed=3)
+    # the candidate's settings differ from the recipe's, as a grid's candidates do
+    config = recipe.config.replace(steps=150, lambda_max=0.5, lr=0.05, batch_size=16, seed=3)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         candidate = recipe.build_model()
@@ -704,17 +705,18 @@ def check_reverse_validation(fn: Callable) -> str:
             "computes it (self-labels, the candidate's settings, held-out source)"
         )
     pseudo = self_label(candidate, target)
-    recipe_config = config.replace(lambda_max=recipe.config.lambda_max)
+    recipe_config = recipe.config.replace(steps=config.steps, seed=config.seed)
     mistakes = {
         "the reverse model was trained on the target's TRUE labels, which unsupervised "
         "adaptation does not have: label the target with the candidate's predictions "
         "(self-labelling)": lambda: _reverse_score(
             recipe, config, target, source_train, source_val
         ),
-        "the reverse model was trained with the recipe's lambda_max "
-        f"({recipe.config.lambda_max:g}), not the candidate's ({config.lambda_max:g}): the "
-        "paper trains it with the candidate's own hyper-parameters (pass `config`)": lambda: (
-            _reverse_score(recipe, recipe_config, pseudo, source_train, source_val)
+        "the reverse model was trained with the recipe's settings (lambda_max "
+        f"{recipe.config.lambda_max:g}, lr {recipe.config.lr:g}), not the candidate's (lambda_max "
+        f"{config.lambda_max:g}, lr {config.lr:g}): the paper trains it with the candidate's "
+        "own hyper-parameters (pass `config` to fit)": lambda: _reverse_score(
+            recipe, recipe_config, pseudo, source_train, source_val
         ),
         "the reverse model was scored on the source data it was adapted to (source_train): "
         "score it on the held-out source_val": lambda: _reverse_score(
