@@ -26,14 +26,19 @@ def predict(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000) ->
 def confusion_matrix(
     y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int | None = None
 ) -> torch.Tensor:
-    """Counts C[i, j] of true class i predicted as j (K x K int64)."""
+    """Counts C[i, j] of true class i predicted as j (K x K int64), by scikit-learn's
+    confusion_matrix over the classes 0 .. K-1 (K: `num_classes`, else the largest label + 1)."""
+    from sklearn.metrics import confusion_matrix as count_pairs
+
     y_true, y_pred = torch.as_tensor(y_true).long(), torch.as_tensor(y_pred).long()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has shape {tuple(y_true.shape)}, y_pred {tuple(y_pred.shape)}")
     k = num_classes
     if k is None:
         k = int(torch.cat([y_true, y_pred]).max()) + 1 if len(y_true) else 0
-    return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    if len(y_true) == 0:  # scikit-learn wants at least one pair
+        return torch.zeros(k, k, dtype=torch.long)
+    return torch.from_numpy(count_pairs(y_true, y_pred, labels=np.arange(k))).long()
 
 
 def _as_matrix(x: torch.Tensor | np.ndarray) -> np.ndarray:
