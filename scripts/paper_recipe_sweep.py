@@ -83,6 +83,23 @@ def sweep_configs() -> list[Config]:
     return configs
 
 
+def followup_configs() -> list[Config]:
+    """The second round: the unpadded network (dannlib's mnist_net) with each input scaling."""
+    base = Config("base", pad=0)
+    configs = []
+    for norm in ("raw", "image"):
+        configs.append(replace(base, name=f"dann_{norm}_pad0", norm=norm))
+        configs.append(replace(base, name=f"so_{norm}_pad0", norm=norm, mode="source_only"))
+    for norm in ("raw", "center", "image"):
+        configs.append(replace(base, name=f"dann_{norm}_pad0_8k", norm=norm, steps=8000))
+    for norm in ("center", "image"):
+        configs.append(replace(base, name=f"dann_{norm}_pad0_6k", norm=norm, steps=6000))
+    return configs
+
+
+SETS = {"sweep": sweep_configs, "followup": followup_configs}
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -94,7 +111,8 @@ def prepare(path: str) -> None:
     data = {}
     for split in ("source", "target", "source_test", "target_test"):
         data[f"{split}_x"], data[f"{split}_y"] = pair[split].x.contiguous(), pair[split].y
-        data[f"{split}_info"] = {k: str(v) for k, v in pair[split].info.items()}
+        info = pair[split].info
+        data[f"{split}_info"] = {k: v for k, v in info.items() if isinstance(v, (str, int))}
     torch.save(data, path)
 
 
@@ -421,7 +439,7 @@ def run(args) -> None:
         print(torch.__version__, torch.cuda.get_device_name(), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    configs = sweep_configs()
+    configs = SETS[args.set]()
     if args.only:
         configs = [c for c in configs if c.name in args.only.split(",")]
     if args.steps:
@@ -446,6 +464,8 @@ def run(args) -> None:
             str(args.eval_every),
             "--device",
             args.device,
+            "--set",
+            args.set,
         ]
         if args.only:
             cmd += ["--only", args.only]
@@ -484,7 +504,7 @@ def worker(args) -> None:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    configs = sweep_configs()
+    configs = SETS[args.set]()
     if args.only:
         configs = [c for c in configs if c.name in args.only.split(",")]
     if args.steps:
@@ -559,6 +579,7 @@ def main() -> None:
         p.add_argument("--seeds", default="0,1,2")
         p.add_argument("--eval-every", type=int, default=500)
         p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        p.add_argument("--set", default="sweep", choices=sorted(SETS))
         p.add_argument("--only", default="", help="comma-separated config names")
         p.add_argument("--steps", type=int, default=0, help="divide every run's steps by this")
         if name == "run":
