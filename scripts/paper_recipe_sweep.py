@@ -8,8 +8,9 @@ has its own weights, seed, batches, input normalisation, learning rate and lambd
 of each is exactly one `dannlib.train.dann_step` (checked by tests on a CPU: see `check`).
 
     python scripts/paper_recipe_sweep.py prepare data.pt   # here, with dannlib (offline data)
-    python scripts/paper_recipe_sweep.py check data.pt     # one step against dann_step (CPU)
+    python scripts/paper_recipe_sweep.py check             # two steps against dann_step (CPU)
     python scripts/paper_recipe_sweep.py run data.pt OUT --budget 400   # torch only (GPU)
+    python scripts/paper_recipe_sweep.py run data.pt OUT --set followup --seeds 0,1,2,3,4
 
 `run` starts one worker process per architecture group (padding, batch size, domain-head width),
 each writing its curves (target/source test accuracy every `--eval-every` steps) to OUT as it
