@@ -282,7 +282,9 @@ def check_all(args, notebooks: list[Path], work: Path) -> list[dict]:
                 args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000},
             )  # fmt: skip
             for notebook, copy in zip(notebooks, copies, strict=True):
-                url = f"{base}/lab/tree/notebooks/{copy.name}?token={token}"
+                # a fresh workspace per notebook, so only this one is open in the page
+                url = f"{base}/lab/workspaces/{copy.stem}/tree/notebooks/{copy.name}"
+                url += f"?reset&token={token}"
                 state = run_in_browser(context, url, args.out / copy.stem, args.timeout)
                 shut_down_kernels(base, token)
                 wants_slider = "interact" in notebook.read_text(encoding="utf-8")
