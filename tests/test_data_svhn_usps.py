@@ -58,7 +58,9 @@ def test_svhn_mat_parsing(tmp_path):
     assert torch.equal(x[3], torch.from_numpy(images[..., 3].transpose(2, 0, 1)))
     assert y.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
     domain = load_svhn("test", root=tmp_path)
-    assert torch.equal(domain.x, x) and domain.info["source"] == "files on disk"
+    assert (
+        torch.equal(domain.x, x) and domain.info["source"] == "published files (ufldl.stanford.edu)"
+    )
 
 
 def test_usps_bz2_parsing(tmp_path):

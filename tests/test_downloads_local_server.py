@@ -146,19 +146,19 @@ def test_download_parse_and_cache(server, tmp_path, name):
     path, images = EXPECTED[name]
     first = load_domain(name, "test", root=tmp_path, channels=images.shape[1])
     assert torch.equal(first.x, images) and first.y.tolist() == LABELS.tolist()
-    assert first.info["source"] == "downloaded from 127.0.0.1"
+    assert first.info["source"] == "published files (127.0.0.1)"
     assert (tmp_path / path).read_bytes() == FILES[path.rsplit("/", 1)[-1]]
     requested = list(server.requests)
     again = load_domain(name, "test", root=tmp_path, channels=images.shape[1])
     assert server.requests == requested  # read from the cache: no second request
-    assert again.info["source"] == "files on disk" and torch.equal(again.x, first.x)
+    assert again.info == first.info and torch.equal(again.x, first.x)  # the same data
 
 
 def test_mnist_m_is_blended_from_downloaded_bsds500_photos(server, tmp_path):
     with pytest.warns(UserWarning, match="not verified against a published checksum"):
         mnist_m = load_domain("mnist_m", "test", root=tmp_path)
     assert mnist_m.info["source"] == (
-        "generated: BSDS500 (3 training photos); digits: MNIST downloaded from 127.0.0.1"
+        "generated: BSDS500 (3 training photos); digits: MNIST published files (127.0.0.1)"
     )
     assert mnist_m.x.shape == (N, 3, 28, 28) and "BSR_bsds500.tgz" in server.requests
     assert len(list((tmp_path / bsds.TRAIN_IMAGES).glob("*.jpg"))) == 3
@@ -227,5 +227,8 @@ def test_online_the_lessons_tasks_get_the_full_datasets(server, tmp_path):
         pairs.append(domain_pair("mnist_m->usps", root=tmp_path, limit=10))
     sources = {d.info["source"] for pair in pairs for d in pair.values()}
     assert not any("offline" in s or "sklearn" in s for s in sources), sources
-    assert "generated: BSDS500 (3 training photos); digits: MNIST files on disk" in sources
+    assert (
+        "generated: BSDS500 (3 training photos); digits: MNIST published files (127.0.0.1)"
+        in sources
+    )
     assert len(pairs[2].target) == 10 and pairs[1].source.x.shape == (N, 3, 32, 32)

