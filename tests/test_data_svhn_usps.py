@@ -1,6 +1,8 @@
 """SVHN and USPS: a clear, fast error offline, and parsing of the real on-disk formats."""
 
 import bz2
+import socket
+import threading
 import time
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 import scipy.io
 import torch
 
+from dannlib.data import download
 from dannlib.data.digits import load_svhn, load_usps, read_svhn_mat
 from dannlib.data.download import DatasetUnavailable, host_reachable
 from dannlib.data.registry import load_domain
@@ -80,3 +83,27 @@ def test_usps_bz2_parsing(tmp_path):
     assert np.abs(domain.x[:, 0].numpy() - expected).max() < 1.01  # truncated, as torchvision does
     resized = load_domain("usps", root=tmp_path, size=32)
     assert resized.x.shape == (5, 3, 32, 32)
+
+
+def test_a_black_holed_network_costs_one_timeout_per_host(monkeypatch, tmp_path):
+    """Connections that never answer: each host is waited for once, then remembered."""
+    monkeypatch.delenv("DANNLIB_OFFLINE")
+    monkeypatch.setattr(download, "CONNECT_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(download, "_unreachable", {})
+    release, attempts = threading.Event(), []
+
+    def hang(address, timeout=None):
+        attempts.append(address[0])
+        release.wait(5)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.monotonic()
+    try:
+        for name, split in [("svhn", "train"), ("svhn", "test"), ("usps", "test")]:
+            with pytest.raises(DatasetUnavailable, match="no network"):
+                load_domain(name, split, root=tmp_path)
+    finally:
+        release.set()
+    assert sorted(attempts) == ["ufldl.stanford.edu", "www.csie.ntu.edu.tw"]
+    assert time.monotonic() - start < 3

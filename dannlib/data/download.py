@@ -64,13 +64,14 @@ def offline_forced() -> bool:
     return os.environ.get("DANNLIB_OFFLINE", "").strip().lower() in OFFLINE_VALUES
 
 
-def host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """True if a TCP connection to `url`'s host opens within `timeout` seconds (DNS included).
-
-    Always False when $DANNLIB_OFFLINE is set.
+def host_reachable(url: str, timeout: float | None = None) -> bool:
+    """True if a TCP connection to `url`'s host opens within `timeout` seconds (DNS included;
+    default CONNECT_TIMEOUT_S). Always False when $DANNLIB_OFFLINE is set; a host found
+    unreachable is not asked again for UNREACHABLE_MEMORY_S.
     """
     if offline_forced():
         return False
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     parts = urlparse(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = (parts.hostname, port)
