@@ -70,7 +70,7 @@ def download_bsds500(
     """
     root = data_root(root)
     remote = Remote(BSDS500_URL, "BSR_bsds500.tgz", f"sha256:{sha256}" if sha256 else None)
-    archive = fetch("BSDS500", remote, root, download)
+    archive = fetch("BSDS500", remote, root, download, again="download_bsds500()")
     digest = file_digest(archive)
     if sha256 is not None and digest != sha256.lower():
         raise ValueError(

@@ -8,6 +8,7 @@ saying what to download and where to put it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import socket
@@ -17,7 +18,6 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.error import URLError
 from urllib.parse import urlparse
 
 from dannlib.files import atomic_path
@@ -136,24 +136,30 @@ def download_file(
                     f"{url} does not match its published checksum {checksum}: the download is "
                     "damaged or the file changed upstream"
                 )
-    except (URLError, OSError) as err:  # socket.timeout and http.client errors are OSErrors
-        if isinstance(err, DownloadFailed):
-            raise
+    except DownloadFailed:
+        raise
+    except (OSError, http.client.HTTPException) as err:  # URLError and timeouts are OSErrors
         raise DownloadFailed(f"downloading {url} failed ({err})") from err
     return path
 
 
-def fetch(dataset: str, remote: Remote, folder: Path, download: bool, damaged: bool = False):
+def fetch(
+    dataset: str, remote: Remote, folder: Path, download: bool, damaged: bool = False,
+    again: str | None = None,
+) -> Path:  # fmt: skip
     """`folder`/`remote.filename` if it is there (and not `damaged`), else download it there.
 
-    DatasetUnavailable (what to download, where to put it) when it cannot be downloaded.
+    DatasetUnavailable (what to download, where to put it) when it cannot be downloaded;
+    `again` is the call that downloads it (default: load_domain of `dataset`).
     """
     path = folder / remote.filename
     if path.is_file() and not damaged:
         return path
+    problem = "it cannot be read"
+    if remote.checksum:
+        problem = f"its {remote.checksum.partition(':')[0]} checksum does not match"
     what = (
-        f"{path.name} in {folder} is damaged (its {checksum_name(remote)} does not match: a "
-        "partial or corrupted download)"
+        f"{path.name} in {folder} is damaged ({problem}: a partial or corrupted download)"
         if damaged
         else f"{path.name} not found in {folder}"
     )
@@ -168,17 +174,12 @@ def fetch(dataset: str, remote: Remote, folder: Path, download: bool, damaged: b
             return download_file(remote.url, path, remote.checksum)
         except DownloadFailed as err:
             reason = f"the download failed ({err})"
+    again = again or f"load_domain('{dataset.lower()}')"
     raise DatasetUnavailable(
         f"{dataset}: {what} and {reason}. Download {remote.url} on a machine with network "
-        f"access and put it in {folder}/ (or call load_domain('{dataset.lower()}') once with "
-        "network access).",
+        f"access and put it in {folder}/ (or call {again} once with network access).",
         reason,
     )
-
-
-def checksum_name(remote: Remote) -> str:
-    """'md5 checksum', 'sha256 checksum', or 'contents' when no checksum is published."""
-    return f"{remote.checksum.partition(':')[0]} checksum" if remote.checksum else "contents"
 
 
 def read_fetched(dataset: str, remote: Remote, folder: Path, download: bool, read: Callable):
