@@ -17,7 +17,7 @@ LESSONS: dict[str, dict[str, dict]] = {
     "04": {
         "quick": dict(train=1000, test=500, paper_steps=300, course_steps=1000, seeds=2, embed=200),
         "default": dict(
-            train=None, test=2000, paper_steps=3000, course_steps=3000, seeds=3, embed=500
+            train=None, test=2000, paper_steps=12_000, course_steps=3000, seeds=3, embed=500
         ),
         "paper": dict(
             train=None, test=None, paper_steps=12_000, course_steps=6000, seeds=5, embed=1000
@@ -28,10 +28,12 @@ LESSONS: dict[str, dict[str, dict]] = {
         "default": dict(train=2000, test=1000, steps=300, seeds=3),
         "paper": dict(train=None, test=None, steps=20_000, seeds=3),
     },
+    # steps, embed: the watched digit run; seeds: moons runs per lambda; long_steps: the
+    # longer lambda_max = 1 moons runs (the moons recipe trains 1,500 steps)
     "06": {
-        "quick": dict(train=1000, test=500, steps=100, seeds=2, embed=100),
-        "default": dict(train=3000, test=2000, steps=400, seeds=3, embed=150),
-        "paper": dict(train=None, test=None, steps=3000, seeds=5, embed=300),
+        "quick": dict(train=1000, test=500, steps=100, embed=100, seeds=2, long_steps=4500),
+        "default": dict(train=3000, test=2000, steps=400, embed=150, seeds=4, long_steps=4500),
+        "paper": dict(train=None, test=None, steps=3000, embed=300, seeds=10, long_steps=4500),
     },
 }
 
