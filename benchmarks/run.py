@@ -14,17 +14,21 @@
    share of the asked-for cores each run got, and the busiest other processes.
 4. Notebook cost: wall time of each notebook per profile (via dannlib.course), if asked.
 
-    python benchmarks/run.py                        # the full benchmark (about 2 hours)
+    python benchmarks/run.py                      # 3 seeds, 300 s, 1 and 2 threads: ~100 min
+    python benchmarks/run.py --methods course course-source-only paper published textbook
     python benchmarks/run.py --seeds 1 --seconds 60 --threads 1 --methods course published
 
-dannlib's lambda ramp runs over --ramp-steps steps whatever the time budget, so runs of
-different lengths ramp alike. Writes results.json, results.md and accuracy_vs_time.png
-into --out.
+Every run stops at the first evaluation after its training budget (the table's "trained s").
+dannlib's lambda ramp runs over --ramp-steps steps whatever the budget, so runs of different
+lengths ramp alike; the paper recipe's learning rate anneals over twice the steps the budget
+is expected to take (fit needs a step count). Writes results.json, results.md and
+accuracy_vs_time.png into --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -83,34 +87,50 @@ def ramp_gamma(gamma: float, steps: int, ramp_steps: int) -> float:
     return gamma * steps / ramp_steps
 
 
-def fit_timed(name: str, pair, steps: int, seed: int, evals: int, ramp_steps: int, eval_sets):
-    """Train a dannlib recipe for `steps` steps: [(train_seconds, step, target_acc)], eval s.
+class _BudgetSpent(Exception):
+    """Raised from fit's callback to end a run whose training time is spent."""
 
-    Training seconds are wall time between evaluations (batch preparation included).
+
+def fit_timed(
+    name: str,
+    pair,
+    steps: int,
+    seed: int,
+    eval_every: int,
+    ramp_steps: int,
+    seconds: float = math.inf,
+    eval_sets: dict | None = None,
+):
+    """Train a dannlib recipe for at most `steps` steps, or until an evaluation finds
+    `seconds` of training spent; each evaluation scores `eval_sets`.
+
+    Returns [(train_seconds, step, target_acc)] and the evaluation seconds. Training seconds
+    are wall time between evaluations (batch preparation included).
     """
     recipe_name, mode = METHODS[name][1]
     recipe = get_recipe(recipe_name)
-    config = recipe.config.replace(mode=mode, steps=steps, seed=seed)
-    config = config.replace(
-        eval_every=max(1, steps // evals), gamma=ramp_gamma(config.gamma, steps, ramp_steps)
-    )
+    config = recipe.config.replace(mode=mode, steps=steps, seed=seed, eval_every=eval_every)
+    config = config.replace(gamma=ramp_gamma(config.gamma, steps, ramp_steps))
     set_seed(seed)
-    model = recipe.build_model()
-    clock = []
-    t0 = time.perf_counter()
-    h = fit(
-        model,
-        pair.source,
-        pair.target,
-        config,
-        eval_sets=eval_sets,
-        callback=lambda *_: clock.append(time.perf_counter()),
-        progress=False,
-    )
-    spent = [sum(h.evals["eval_seconds"][: i + 1]) for i in range(len(clock))]
-    train = [c - t0 - e for c, e in zip(clock, spent)]
-    accs = h.evals.get("target_acc", [math.nan] * len(train))
-    return list(zip(train, h.evals["step"], accs)), spent[-1]
+    model, curve, t0 = recipe.build_model(), [], time.perf_counter()
+
+    def clock(model, history, step) -> None:
+        trained = time.perf_counter() - t0 - sum(history.evals["eval_seconds"])
+        curve.append((trained, step, history.evals.get("target_acc", [math.nan])[-1]))
+        if trained >= seconds:
+            raise _BudgetSpent
+
+    with contextlib.suppress(_BudgetSpent):
+        fit(
+            model,
+            pair.source,
+            pair.target,
+            config,
+            eval_sets=eval_sets,
+            callback=clock,
+            progress=False,
+        )
+    return curve, time.perf_counter() - t0 - curve[-1][0]
 
 
 def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_steps: int):
@@ -123,12 +143,19 @@ def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_step
         t0 = time.perf_counter()
         curve, sps = train_reference(pair, seconds, evals, seed, ramp_steps=ramp_steps)
         return curve, sps, time.perf_counter() - t0 - curve[-1][0]
-    probe, _ = fit_timed(name, pair, 22, seed, 2, ramp_steps, {})  # steps 0, 11, 22
-    sps = (probe[2][0] - probe[1][0]) / 11  # the first 11 steps warm up
-    steps = max(1, round(seconds / sps))
-    targets = {"target": pair.target_test}
-    curve, eval_seconds = fit_timed(name, pair, steps, seed, evals, ramp_steps, targets)
-    return curve, curve[-1][0] / steps, eval_seconds
+    probe, _ = fit_timed(name, pair, 22, seed, 11, ramp_steps)  # steps 0, 11, 22
+    expected = max(1, round(seconds * 11 / (probe[2][0] - probe[1][0])))  # after 11 warm-up
+    curve, eval_seconds = fit_timed(
+        name,
+        pair,
+        2 * expected,  # room for a slower machine; the budget ends the run
+        seed,
+        max(1, expected // evals),
+        ramp_steps,
+        seconds=seconds,
+        eval_sets={"target": pair.target_test},
+    )
+    return curve, curve[-1][0] / curve[-1][1], eval_seconds
 
 
 def summarise(curve: list, checkpoints=CHECKPOINTS) -> dict:
@@ -354,7 +381,7 @@ def write_report(results: dict, out: Path) -> None:
             xlabel="training seconds (evaluation excluded)",
             ylabel="MNIST-M test accuracy",
             ylim=(0, 1),
-            title=f"{threads} thread(s), {len(runs)} seed(s) each",
+            title=f"{threads} thread(s), {len(runs)} seed(s) each; {_load(group)}",
         )
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Offline MNIST (5k) -> generated MNIST-M: target accuracy against time")
@@ -362,6 +389,17 @@ def write_report(results: dict, out: Path) -> None:
     fig.savefig(out / "accuracy_vs_time.png", dpi=100)
     plt.close(fig)
     (out / "results.md").write_text(markdown(results))
+
+
+def _load(group: dict) -> str:
+    """The load around a thread count's runs, in words."""
+    runs = [run for method_runs in group["runs"].values() for run in method_runs]
+    low, high = min(r["load_before"] for r in runs), max(r["load_after"] for r in runs)
+    share = [r["cpu_share"] for r in runs]
+    return (
+        f"1-minute load average {low:.1f}-{high:.1f}, each run got {min(share):.2f}-"
+        f"{max(share):.2f} of the cores it asked for"
+    )
 
 
 def _fmt(values: list, digits: int = 3, missing: str = "n/a") -> str:
@@ -385,7 +423,8 @@ def markdown(results: dict) -> str:
     m, lines = results["machine"], []
     checkpoints = [c for c in CHECKPOINTS if c <= results["seconds"]]
     head = ["s to " + f"{t:.2f}" for t in THRESHOLDS] + ["steps to 0.90"]
-    head += [f"acc @{c} s" for c in checkpoints] + ["final acc", "ms/step", "eval s"]
+    head += [f"acc @{c} s" for c in checkpoints] + ["final acc", "trained s", "ms/step"]
+    head.append("eval s")
     for threads, group in results["threads"].items():
         lines += [f"### {threads} thread(s)", ""]
         lines += ["| method | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
@@ -397,6 +436,7 @@ def markdown(results: dict) -> str:
             cells.append(_fmt([x["steps_to_0.90"] for x in s], 0, "not reached"))
             cells += [_fmt([x[f"acc_at_{c}s"] for x in s]) for c in checkpoints]
             cells.append(_fmt([x["final_acc"] for x in s]))
+            cells.append(_fmt([run["curve"][-1][0] for run in runs], 0))
             cells.append(_fmt([1000 * run["seconds_per_step"] for run in runs], 1))
             cells.append(_fmt([run["eval_seconds"] for run in runs], 1))
             lines.append(f"| {results['methods'][name]} | " + " | ".join(cells) + " |")
@@ -409,16 +449,7 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {results['methods'][name]} | " + " | ".join(cells) + " |")
         lines += ["", "| course net, cost | ms |", "|---|---|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in group["step_ms"].items()]
-        all_runs = [run for runs in group["runs"].values() for run in runs]
-        lines += [
-            "",
-            f"Load during the {threads}-thread runs: 1-minute load average "
-            f"{min(r['load_before'] for r in all_runs):.1f}-"
-            f"{max(r['load_after'] for r in all_runs):.1f}; share of the asked-for cores each "
-            f"run got {min(r['cpu_share'] for r in all_runs):.2f}-"
-            f"{max(r['cpu_share'] for r in all_runs):.2f} (1.00: all of them).",
-            "",
-        ]
+        lines += ["", f"Load during the {threads}-thread runs: {_load(group)}.", ""]
     lines += [
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, Python {m['python']}, "
         f"OMP_WAIT_POLICY={m['OMP_WAIT_POLICY'] or 'unset'}; {m['date']}. Command: "
@@ -439,7 +470,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=300, help="training budget per run")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=["course", "paper", "published"]
+    )
     parser.add_argument("--ramp-steps", type=int, default=RAMP_STEPS, help="dannlib's lambda ramp")
     parser.add_argument("--evals", type=int, default=25, help="target evaluations per run")
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per cost")
