@@ -791,3 +791,65 @@ def check_selection(fn: Callable) -> str:
                 )
             raise CheckFailed(f"cost should be {want_cost:.3f}: max(target_acc) - target_acc[pick]")
     return "OK: picks by the score, Spearman's rho, and the cost against the oracle"
+
+
+# --- lesson 05 ---------------------------------------------------------------------------
+
+
+def check_paired_gain(fn: Callable[[Sequence[float], Sequence[float]], tuple]) -> str:
+    """Check `fn(dann, source_only)` -> (mean, standard error) of the per-seed differences."""
+    dann, source_only = [0.62, 0.70, 0.58, 0.66], [0.55, 0.57, 0.56, 0.60]
+    mean, sem = (float(v) for v in fn(list(dann), list(source_only)))
+    want = paired_difference(dann, source_only)
+    diffs = want.diffs
+    if _close(mean, -want.mean) and _close(abs(sem), want.sem):
+        raise CheckFailed("the sign is reversed: the gain is dann - source_only")
+    if not _close(mean, want.mean):
+        raise CheckFailed(f"expected a mean gain of {want.mean:.4f}, got {mean:.4f}")
+    if _close(sem, float(np.std(diffs) / math.sqrt(len(diffs)))):
+        raise CheckFailed(
+            "use the sample standard deviation of the differences (ddof=1, divide by n - 1): "
+            "with a few seeds the population formula underestimates the spread"
+        )
+    if _close(sem, float(np.std(diffs, ddof=1))):
+        raise CheckFailed(
+            "that is the standard deviation; the standard error divides it by sqrt(n)"
+        )
+    unpaired = math.sqrt(np.var(dann, ddof=1) / len(dann) + np.var(source_only, ddof=1) / 4)
+    if _close(sem, unpaired):
+        raise CheckFailed(
+            "that is the unpaired standard error of two means; the runs are paired by seed, "
+            "so take the differences seed by seed first"
+        )
+    if not _close(sem, want.sem):
+        raise CheckFailed(f"expected a standard error of {want.sem:.4f}, got {sem:.4f}")
+    return f"OK: gain {want} matches dannlib.checks.paired_difference"
+
+
+def check_curve_summary(fn: Callable[[object], dict]) -> str:
+    """Check `fn(history)`: late_domain_acc (last 10% of steps), peak_target, final_target."""
+    from dannlib.train import History
+
+    history = History()
+    for step in range(1, 101):  # domain accuracy falls from 1.0 to 0.505; the last 10% average
+        history.log_step(step=step, domain_acc=1.0 - 0.005 * step)
+    for step, acc in zip(range(0, 101, 20), (0.1, 0.5, 0.72, 0.68, 0.61, 0.63)):
+        history.log_eval(step=step, target_acc=acc)
+    got = fn(history)
+    want = {"late_domain_acc": float(np.mean(history.steps["domain_acc"][-10:]))}
+    want.update(peak_target=0.72, final_target=0.63)
+    if not isinstance(got, Mapping) or set(got) != set(want):
+        raise CheckFailed(f"return a dict with the keys {sorted(want)}")
+    dom = float(got["late_domain_acc"])
+    if _close(dom, float(np.mean(history.steps["domain_acc"][:10]))):
+        raise CheckFailed("that is the first 10% of the steps; average the last 10%")
+    if _close(dom, float(np.mean(history.steps["domain_acc"]))):
+        raise CheckFailed("that averages every step; average the last 10% (the end of training)")
+    if not _close(dom, want["late_domain_acc"]):
+        raise CheckFailed(f"late_domain_acc: expected {want['late_domain_acc']:.4f}, got {dom:.4f}")
+    if _close(float(got["peak_target"]), 0.63):
+        raise CheckFailed("peak_target is the best evaluation, not the last one")
+    for key in ("peak_target", "final_target"):
+        if not _close(float(got[key]), want[key]):
+            raise CheckFailed(f"{key}: expected {want[key]:.4f}, got {float(got[key]):.4f}")
+    return "OK: late domain accuracy, peak and final target accuracy as expected"

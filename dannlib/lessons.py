@@ -13,6 +13,13 @@ from dannlib.config import get_profile
 
 # train / test: images per domain (None: all); *_steps: optimisation steps of one run;
 # seeds: runs per method for the lesson's claims; embed: points per domain in 2-D plots
+OFFLINE_PAIRS_05 = [
+    "syn_digits->mnist",
+    "syn_digits->mnist_m",
+    "mnist->syn_digits",
+    "mnist->uci_digits",
+]
+
 LESSONS: dict[str, dict[str, dict]] = {
     "04": {
         "quick": dict(train=1000, test=500, paper_steps=300, course_steps=1000, seeds=2, embed=200),
@@ -23,10 +30,11 @@ LESSONS: dict[str, dict[str, dict]] = {
             train=None, test=None, paper_steps=12_000, course_steps=6000, seeds=5, embed=1000
         ),
     },
+    # pairs: the offline pairs run (the real ones run whenever their data is on disk)
     "05": {
-        "quick": dict(train=2000, test=400, steps=300, seeds=2),
-        "default": dict(train=2000, test=1000, steps=300, seeds=3),
-        "paper": dict(train=None, test=None, steps=20_000, seeds=3),
+        "quick": dict(train=2000, test=1000, steps=400, seeds=2, pairs=["mnist->syn_digits"]),
+        "default": dict(train=2000, test=1000, steps=1000, seeds=3, pairs=OFFLINE_PAIRS_05),
+        "paper": dict(train=None, test=None, steps=20_000, seeds=3, pairs=OFFLINE_PAIRS_05),
     },
     # steps, embed: the watched digit run; seeds: moons runs per lambda; long_steps: the
     # longer lambda_max = 1 moons runs (the moons recipe trains 1,500 steps)

@@ -9,11 +9,13 @@ would have trained; anything else is trained here.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from dannlib.checkpoint import check_spec, load_weights, read_checkpoint, save_checkpoint
 from dannlib.data.base import Domain
+from dannlib.files import atomic_write_text
 from dannlib.models import DANN
 from dannlib.train import History, TrainConfig, fit
 
@@ -82,3 +84,35 @@ def load_or_fit(
 def save_run(path: str | os.PathLike, model: DANN, history: History) -> Path:
     """Save a finished run so that load_or_fit finds it (weights, settings, data, History)."""
     return save_checkpoint(path, model, config=history.meta, history=history.to_dict())
+
+
+def history_or_fit(
+    path: str | os.PathLike,
+    model: DANN,
+    source: Domain,
+    target: Domain,
+    config: TrainConfig,
+    *,
+    retrain: bool = False,
+    **fit_kwargs,
+) -> tuple[History, str]:
+    """As load_or_fit, for runs saved without their weights (save_history): a loaded run gives
+    its History (curves and evaluations) and leaves `model` untrained."""
+    path = Path(path)
+    if not retrain and path.is_file():
+        try:
+            saved = History.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, AttributeError, TypeError) as err:
+            raise ValueError(
+                f"{path} is not a saved run ({err}); delete it, or pass retrain=True"
+            ) from None
+        if matches({"config": saved.meta}, source, target, config):
+            return saved, "loaded"
+    return fit(model, source, target, config, **fit_kwargs), "trained"
+
+
+def save_history(path: str | os.PathLike, history: History) -> Path:
+    """Save a finished run's History (settings, data, curves) as JSON, for history_or_fit."""
+    hint = "choose a folder you can write to"
+    atomic_write_text(json.dumps(history.to_dict()), path, hint=hint)
+    return Path(path)

@@ -595,7 +595,7 @@ def test_9_a_batch_larger_than_the_data_or_the_memory_is_refused(
     tmp_path, data_dir, capsys, monkeypatch
 ):
     args = [*TRAIN, "--steps", "1", "--limit", "40", "--data", str(data_dir)]
-    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert main([*args, "--batch-size", "64", "--out", str(tmp_path / "a")]) == 2
     assert "--batch-size 64 is more than the 40 training images" in one_error_line(capsys)
     monkeypatch.setattr("dannlib.cli._device_bytes", lambda device: 40_000_000)  # 40 MB
     assert main([*args, "--batch-size", "40", "--out", str(tmp_path / "b")]) == 2
