@@ -107,10 +107,12 @@ def proxy_a_distance(
     return ProxyADistance(2.0 * (1.0 - 2.0 * err), err, len(x_train), len(x_test))
 
 
-def self_label(model: DANN, data: Domain) -> Domain:
-    """`data` with its labels replaced by `model`'s predictions (the true labels are dropped)."""
+def self_label(model: DANN, data: Domain, adapt_bn: bool = False) -> Domain:
+    """`data` with its labels replaced by `model`'s predictions (the true labels are dropped);
+    with `adapt_bn`, batch norm reads `data` with its own statistics, as in training."""
     source = f"self-labelled by the model; inputs: {data.info.get('source', 'unknown')}"
-    return Domain(data.x, predict(model, data), {**data.info, "source": source})
+    pred = class_logits(model, data, adapt_bn=adapt_bn).argmax(1)
+    return Domain(data.x, pred, {**data.info, "source": source})
 
 
 @dataclass
@@ -144,7 +146,8 @@ def reverse_validation(
             "mode='target_only' would train the reverse model on the source labels; "
             "reverse validation needs mode='dann' or 'source_only'"
         )
-    pseudo = self_label(model, target)
+    adapt_bn = bool(fit_kwargs.get("adapt_bn", False))  # read batch norm as training did
+    pseudo = self_label(model, target, adapt_bn)
     unlabelled = Domain(
         source_train.x, torch.zeros(len(source_train), dtype=torch.long), source_train.info
     )
@@ -152,4 +155,5 @@ def reverse_validation(
     torch.manual_seed(fit_kwargs["seed"])  # the reverse model's initial weights
     reverse = build()
     history = fit(reverse, pseudo, unlabelled, **fit_kwargs)
-    return ReverseValidation(evaluate(reverse, source_val)["acc"], history, reverse)
+    score = evaluate(reverse, source_val, adapt_bn=adapt_bn)["acc"]
+    return ReverseValidation(score, history, reverse)

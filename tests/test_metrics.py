@@ -173,3 +173,16 @@ def test_check_proxy_a_distance_accepts_right_and_names_mistakes():
         check_proxy_a_distance(with_accuracy)
     with pytest.raises(CheckFailed, match="expected"):
         check_proxy_a_distance(lambda a, b: 1.0)
+
+
+def test_self_label_reads_batch_norm_as_training_did_when_asked():
+    from dannlib.metrics import self_label
+    from dannlib.train import class_logits
+
+    torch.manual_seed(0)
+    model = build_model("modern")
+    x = (torch.rand(40, 3, 28, 28) * 255).to(torch.uint8)
+    data = Domain(x, torch.zeros(40, dtype=torch.long), {"name": "d", "source": "random"})
+    own = class_logits(model, data, adapt_bn=True).argmax(1)
+    assert torch.equal(self_label(model, data, adapt_bn=True).y, own)
+    assert "self-labelled" in self_label(model, data).info["source"]
