@@ -823,7 +823,7 @@ def check_paired_gain(fn: Callable[[Sequence[float], Sequence[float]], tuple]) -
         )
     if not _close(sem, want.sem):
         raise CheckFailed(f"expected a standard error of {want.sem:.4f}, got {sem:.4f}")
-    return f"OK: gain {want} matches dannlib.checks.paired_difference"
+    return "OK: your mean gain and standard error match dannlib.checks.paired_difference"
 
 
 def check_curve_summary(fn: Callable[[object], dict]) -> str:
