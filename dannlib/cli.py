@@ -353,11 +353,13 @@ def _device(name: str | None):
     return device
 
 
-def _model_spec(arch: str, size: int) -> dict:
-    """The spec of the digit network to train; UsageError if --size does not fit `arch`."""
+def _model_spec(arch: str, size: int, extra: dict | None = None) -> dict:
+    """The spec of the digit network to train (`extra`: the recipe's own network arguments);
+    UsageError if --size does not fit `arch`."""
     from dannlib.checkpoint import validate_spec
 
-    spec = {"arch": arch, "kwargs": {"num_classes": 10, "in_channels": 3, "size": size}}
+    kwargs = {"num_classes": 10, "in_channels": 3, "size": size, **(extra or {})}
+    spec = {"arch": arch, "kwargs": kwargs}
     try:
         validate_spec(spec)
     except ValueError as err:
@@ -513,7 +515,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     profile, recipe = get_profile(args.profile), get_recipe(args.recipe)
     size = args.size or (28 if {args.source, args.target} <= NATIVE_28 else 32)
-    spec = _model_spec(args.arch or recipe.arch, size)
+    arch = args.arch or recipe.arch
+    spec = _model_spec(arch, size, recipe.model_kwargs if arch == recipe.arch else None)
     device = _device(args.device)
     steps = None if args.epochs else args.steps or profile.digits_steps
     changes = {k: getattr(args, k) for k in ("optimizer", "lr", "lr_schedule", "batch_size")}

@@ -258,3 +258,27 @@ def test_recipe_course_with_overrides_and_batch_norm_read_as_trained(
     if model.has_batchnorm:
         assert "batch norm with this domain's own statistics" in printed
     assert f"accuracy {own:.4f}" in printed
+
+
+@pytest.mark.parametrize("recipe", ["course", "paper"])
+def test_dann_train_recipe_trains_exactly_what_the_lessons_fit_trains(tmp_path, data_dir, recipe):
+    from dannlib.config import set_seed
+    from dannlib.recipes import get_recipe
+
+    out = tmp_path / "run"
+    args = [*TRAIN, "--recipe", recipe, "--steps", "5", "--limit", "64", "--test-limit", "30"]
+    args += ["--batch-size", "32", "--seed", "3", "--data", str(data_dir), "--no-download"]
+    assert main([*args, "--no-progress", "--out", str(out)]) == 0
+    by_cli, _ = load_checkpoint(out / "model.pt")
+
+    def load(name, split, n):
+        return load_domain(name, split, root=data_dir, download=False, size=28, limit=n, seed=3)
+
+    r = get_recipe(recipe)
+    set_seed(3)
+    by_fit = r.build_model()
+    fit(by_fit, load("mnist", "train", 64), load("mnist_m", "train", 64), r.config,
+        steps=5, batch_size=32, seed=3, progress=False)  # fmt: skip
+    assert by_cli.spec == by_fit.spec
+    for (name, a), b in zip(by_cli.state_dict().items(), by_fit.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
