@@ -32,7 +32,7 @@ LESSONS: dict[str, dict[str, dict]] = {
     },
     # pairs: the offline pairs run (the real ones run whenever their data is on disk)
     "05": {
-        "quick": dict(train=2000, test=1000, steps=400, seeds=3, pairs=["mnist->syn_digits"]),
+        "quick": dict(train=2000, test=1000, steps=400, seeds=3, pairs=["syn_digits->mnist_m"]),
         "default": dict(train=2000, test=1000, steps=1000, seeds=3, pairs=OFFLINE_PAIRS_05),
         "paper": dict(train=None, test=None, steps=20_000, seeds=3, pairs=OFFLINE_PAIRS_05),
     },
