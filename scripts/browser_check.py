@@ -11,11 +11,12 @@ notebooks in the course's layout (notebooks/ beside a link to the data/ folder o
 notebooks' own checkout; nothing in the repository is modified: autosave is off as well), with
 the quick profile. For each lesson it checks that no saved widget shows "Error displaying
 widget" when the notebook opens, that every code cell ran (Run All stops at an error in an
-untagged cell), that figures were rendered, and that the sliders were drawn and Run Interact
-drew a figure. A last cell, added to the copy only, prints where the kernel ran: Python
-environment, the dannlib it imports (it must be the notebook's own checkout's), data folder,
-DANNLIB_/OMP_ variables, threads, versions. --compare-runner also executes the same copy with
-`dann course`'s runner (papermill) and names every difference between the two kernels.
+untagged cell; a stub tagged raises-exception counts when it raised), that figures were
+rendered, and that the sliders were drawn and Run Interact drew a figure. A last cell, added
+to the copy only, prints where the kernel ran: Python environment, the dannlib it imports (it
+must be the notebook's own checkout's), data folder, DANNLIB_/OMP_ variables, threads,
+versions. --compare-runner also executes the same copy with `dann course`'s runner
+(papermill) and names every difference between the two kernels.
 Exit code 0 if all is well.
 """
 
@@ -59,10 +60,19 @@ LAB_SETTINGS = {  # JupyterLab user settings for a quiet, deterministic page
 }
 CELL_STATE = """() => {
   const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+  const code = (window.jupyterapp?.shell?.currentWidget?.content?.widgets || [])
+    .filter(w => w.model.type === 'code');
+  const raised = w => (w.model.getMetadata('tags') || []).includes('raises-exception')
+    && w.model.outputs.toJSON().some(o => o.output_type === 'error');
   return {
-    cells: prompts.length,
-    done: prompts.filter(p => /\\[\\d+\\]/.test(p.textContent)).length,
-    busy: prompts.filter(p => p.textContent.includes('*')).length,
+    cells: code.length,
+    done: code.filter(w => w.model.executionCount !== null || raised(w)).length,
+    busy: prompts.filter(p => p.textContent.includes('*')).length
+      + (window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status
+         === 'idle' ? 0 : 1),
+    errors: [...document.querySelectorAll('.jp-OutputArea-output')]
+      .map(o => o.textContent).filter(t => /Traceback|Error:/.test(t))
+      .map(t => t.trim().split(String.fromCharCode(10)).slice(-1)[0].slice(0, 200)),
     images: document.querySelectorAll('.jp-OutputArea-output img').length,
     sliders: document.querySelectorAll('.jp-OutputArea-output .widget-slider').length,
     widgetErrors: [...document.querySelectorAll('.jp-OutputArea-output')]
@@ -72,6 +82,7 @@ CELL_STATE = """() => {
   };
 }"""
 PROBE_TAG = "KERNEL-PROBE "
+IDLE_S = 10  # no cell queued or running for this long after Run All: it has stopped
 PROBE = f'''# browser check: where this kernel runs (added to the temporary copy only)
 import json as _json, os as _os, sys as _sys
 import dannlib as _dannlib, matplotlib as _mpl, numpy as _np, torch as _torch
@@ -173,13 +184,14 @@ def run_in_browser(context, url: str, out: Path, timeout: float) -> dict:
         timeout=120_000,
     )
     on_open = page.evaluate(CELL_STATE)["widgetErrors"]  # saved widget views without state
-    start = time.monotonic()
+    start = idle_since = time.monotonic()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    state = page.evaluate(CELL_STATE)
     while time.monotonic() - start < timeout:
         state = page.evaluate(CELL_STATE)
-        if state["busy"] == 0 and state["done"] == state["cells"]:
-            break
+        if state["busy"]:
+            idle_since = time.monotonic()
+        elif state["done"] == state["cells"] or time.monotonic() - idle_since > IDLE_S:
+            break  # every cell ran, or Run All stopped at an error (nothing queued)
         time.sleep(1)
     seconds = time.monotonic() - start
     page.wait_for_timeout(1500)  # let the last figures and widgets paint
@@ -295,6 +307,7 @@ def check_all(args, notebooks: list[Path], work: Path) -> list[dict]:
                     "figures": state["images"],
                     "sliders": state["sliders"],
                     "interact_figure": bool(state.get("interact_figure")),
+                    "errors_shown": state["errors"],
                     "seconds": round(state["seconds"], 1),
                     "kernel": probe_of(state["probe"]),
                 }
