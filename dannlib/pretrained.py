@@ -65,54 +65,41 @@ def load_or_fit(
     retrain: bool = False,
     **fit_kwargs,
 ) -> tuple[History, str]:
-    """Fill `model` from the run saved at `path` if it matches, else train it with fit.
+    """The run saved at `path` if it matches this data and these settings, else a new fit.
 
-    Returns the History (saved or new) and how it was obtained: 'loaded' or 'trained'.
-    A new run is not saved here (the committed runs stay as they are); see
-    scripts/train_checkpoints.py to write them.
+    A checkpoint (.pt) also fills `model` with its weights; a History saved alone (.json, for
+    runs whose curves and numbers are all a lesson needs) leaves `model` untrained. Returns
+    the History and how it was obtained: 'loaded' or 'trained'. A new run is not saved here
+    (the committed runs stay as they are): scripts/train_checkpoints.py writes them.
     """
     path = Path(path)
     if not retrain and path.is_file():
-        payload = read_checkpoint(path)
-        if matches(payload, source, target, config):
-            check_spec(model, payload, path)
-            load_weights(model, payload, path)
-            return History.from_dict(payload["history"]), "loaded"
+        saved = _read_history(path) if path.suffix == ".json" else read_checkpoint(path)
+        if matches(saved, source, target, config):
+            if path.suffix == ".json":
+                return History.from_dict(saved), "loaded"
+            check_spec(model, saved, path)
+            load_weights(model, saved, path)
+            return History.from_dict(saved["history"]), "loaded"
     return fit(model, source, target, config, **fit_kwargs), "trained"
 
 
-def save_run(path: str | os.PathLike, model: DANN, history: History) -> Path:
-    """Save a finished run so that load_or_fit finds it (weights, settings, data, History)."""
+def _read_history(path: Path) -> dict:
+    """A History saved as JSON, as a dict with its settings under "config" too."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return {**saved, "config": saved["meta"]}
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a saved run ({err}); delete it, or pass retrain=True"
+        ) from None
+
+
+def save_run(path: str | os.PathLike, model: DANN | None, history: History) -> Path:
+    """Save a finished run where load_or_fit finds it: a checkpoint (weights, settings, data,
+    History), or with a .json path the History alone (settings, data, curves)."""
+    if Path(path).suffix == ".json":
+        hint = "choose a folder you can write to"
+        atomic_write_text(json.dumps(history.to_dict()), path, hint=hint)
+        return Path(path)
     return save_checkpoint(path, model, config=history.meta, history=history.to_dict())
-
-
-def history_or_fit(
-    path: str | os.PathLike,
-    model: DANN,
-    source: Domain,
-    target: Domain,
-    config: TrainConfig,
-    *,
-    retrain: bool = False,
-    **fit_kwargs,
-) -> tuple[History, str]:
-    """As load_or_fit, for runs saved without their weights (save_history): a loaded run gives
-    its History (curves and evaluations) and leaves `model` untrained."""
-    path = Path(path)
-    if not retrain and path.is_file():
-        try:
-            saved = History.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, AttributeError, TypeError) as err:
-            raise ValueError(
-                f"{path} is not a saved run ({err}); delete it, or pass retrain=True"
-            ) from None
-        if matches({"config": saved.meta}, source, target, config):
-            return saved, "loaded"
-    return fit(model, source, target, config, **fit_kwargs), "trained"
-
-
-def save_history(path: str | os.PathLike, history: History) -> Path:
-    """Save a finished run's History (settings, data, curves) as JSON, for history_or_fit."""
-    hint = "choose a folder you can write to"
-    atomic_write_text(json.dumps(history.to_dict()), path, hint=hint)
-    return Path(path)

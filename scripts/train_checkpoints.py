@@ -34,7 +34,7 @@ from dannlib.config import set_seed
 from dannlib.data import domain_pair
 from dannlib.data.base import Domain
 from dannlib.lessons import settings
-from dannlib.pretrained import run_name, save_history, save_run
+from dannlib.pretrained import run_name, save_run
 from dannlib.recipes import get_recipe
 from dannlib.train import fit
 
@@ -110,7 +110,7 @@ def train_one_pair(task: str, mode: str, seed: int, args) -> str:
         progress=False,
         device=args.device,
     )
-    path = save_history(Path(args.out) / pair_run_name(task, config), history)
+    path = save_run(Path(args.out) / pair_run_name(task, config), None, history)
     seconds = time.perf_counter() - start
     return f"{path.name:48s} target {history.last('target_acc'):.3f} ({seconds:.0f} s)"
 

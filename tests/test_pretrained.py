@@ -5,7 +5,7 @@ import torch
 
 from dannlib.data.toy import moons_pair
 from dannlib.models import build_model
-from dannlib.pretrained import history_or_fit, load_or_fit, run_name, save_history, save_run
+from dannlib.pretrained import load_or_fit, run_name, save_run
 from dannlib.recipes import get_recipe
 
 
@@ -47,13 +47,13 @@ def test_other_settings_other_data_or_retrain_train_anew(tmp_path):
 
 def test_a_history_saved_without_weights_is_found_and_a_broken_one_is_named(tmp_path):
     d, config, model, history, _ = _run(tmp_path)
-    path = save_history(tmp_path / "run.json", history)
-    loaded, how = history_or_fit(path, build_model("toy"), d["source"], d["target"], config)
+    path = save_run(tmp_path / "run.json", None, history)
+    loaded, how = load_or_fit(path, build_model("toy"), d["source"], d["target"], config)
     assert how == "loaded" and loaded.evals == history.evals
-    _, how = history_or_fit(
+    _, how = load_or_fit(
         path, build_model("toy"), d["source"], d["target"], config.replace(seed=5), progress=False
     )
     assert how == "trained"
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="not a saved run"):
-        history_or_fit(path, build_model("toy"), d["source"], d["target"], config)
+        load_or_fit(path, build_model("toy"), d["source"], d["target"], config)
