@@ -736,10 +736,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed or not predictions else 0
 
 
+NOTEBOOK_TOOLS = ("papermill", "nbformat", "ipykernel")  # what running the lessons needs
+
+
 def cmd_course(args: argparse.Namespace) -> int:
     """`dann course`."""
+    import importlib.util
+
     from dannlib.course import find_notebooks_dir, run_course, select_notebooks
 
+    missing = [name for name in NOTEBOOK_TOOLS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise Failure(
+            f"running the lessons needs {', '.join(missing)}, which the core install leaves "
+            'out: pip install "dannlib[notebooks]" (or -e ".[notebooks]" in the course clone)'
+        )
     folder = find_notebooks_dir(args.notebooks)
     try:
         notebooks = select_notebooks(folder, args.only)

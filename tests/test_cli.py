@@ -282,3 +282,17 @@ def test_dann_train_recipe_trains_exactly_what_the_lessons_fit_trains(tmp_path, 
     assert by_cli.spec == by_fit.spec
     for (name, a), b in zip(by_cli.state_dict().items(), by_fit.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_dann_course_names_the_extra_to_install_when_the_notebook_tools_are_missing(
+    monkeypatch, capsys
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "papermill" else real(name)
+    )
+    assert main(["course", "--only", "01"]) == 1
+    err = capsys.readouterr().err
+    assert "papermill" in err and 'pip install "dannlib[notebooks]"' in err
