@@ -34,6 +34,7 @@ from dannlib.checkpoint import (
 )
 from dannlib.data.base import Domain, to_float
 from dannlib.data.loaders import IndexStream, steps_per_epoch
+from dannlib.data.validate import check_choice, check_count
 from dannlib.models import DANN, eval_mode
 from dannlib.schedules import annealed_lr, dann_lambda
 
@@ -126,12 +127,12 @@ class TrainConfig:
     recipe: str | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("mode", self.mode, MODES)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("mode", self.mode, MODES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("steps", "epochs", "batch_size", "eval_every"):
             if getattr(self, name) is not None:
-                _check_count(name, getattr(self, name))
+                check_count(name, getattr(self, name))
         if self.steps is not None and self.epochs is not None:
             raise ValueError("give exactly one of steps=... or epochs=..., not both")
         if self.batch_size > MAX_BATCH_SIZE:
@@ -504,16 +505,6 @@ class _StopSignals:
 def _plain(info: dict) -> dict:
     """The str/number entries of an info dict (safe for JSON and weights_only checkpoints)."""
     return {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool))}
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
-
-
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
 
 
 def _check_number(name, value, low=None, high=None, low_open=False) -> None:
