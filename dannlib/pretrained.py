@@ -17,7 +17,7 @@ from dannlib.checkpoint import check_spec, load_weights, read_checkpoint, save_c
 from dannlib.data.base import Domain
 from dannlib.files import atomic_write_text
 from dannlib.models import DANN
-from dannlib.train import History, TrainConfig, fit
+from dannlib.train import History, TrainConfig, data_note, fit
 
 # the settings that decide what training produces (not how often it is evaluated)
 TRAINING_KEYS = (
@@ -38,11 +38,6 @@ TRAINING_KEYS = (
 def run_name(prefix: str, config: TrainConfig) -> str:
     """A file name for a run, e.g. '04_course_dann_seed0.pt'."""
     return f"{prefix}_{config.recipe or 'custom'}_{config.mode}_seed{config.seed}.pt"
-
-
-def data_note(domain: Domain) -> dict:
-    """What identifies a data set for a saved run: its plain info (name, split, source, count)."""
-    return {k: v for k, v in domain.info.items() if isinstance(v, (str, int, float, bool))}
 
 
 def matches(payload: dict, source: Domain, target: Domain, config: TrainConfig) -> bool:

@@ -387,8 +387,8 @@ class _Run:
             meta={
                 **meta,
                 "steps_per_epoch": per_epoch,
-                "source": _plain(source.info),
-                "target": _plain(target.info),
+                "source": data_note(source),
+                "target": data_note(target),
             }
         )
         self.step, self.train_seconds, self.saved = 0, 0.0, 0
@@ -502,8 +502,10 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-def _plain(info: dict) -> dict:
-    """The str/number entries of an info dict (safe for JSON and weights_only checkpoints)."""
+def data_note(domain: Domain) -> dict:
+    """What identifies a data set in a run's settings: the str/number entries of its info
+    (name, split, source, count; safe for JSON and weights_only checkpoints)."""
+    info = domain.info
     return {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool))}
 
 
