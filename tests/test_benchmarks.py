@@ -11,11 +11,12 @@ import torch
 
 from dannlib.schedules import dann_lambda
 
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST. no network")  # the offline fallback
+pytestmark = pytest.mark.filterwarnings("ignore:MNIST")  # the offline fallback notices
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 run = pytest.importorskip("run")
 published = pytest.importorskip("published_dann")
+levers = pytest.importorskip("levers")
 
 
 def test_summarise_reads_thresholds_steps_and_checkpoints_off_the_curve():
@@ -89,13 +90,21 @@ def test_published_gradient_reversal_flips_and_scales_the_gradient():
     assert torch.equal(f.grad, torch.full((3,), -0.25))
 
 
+def test_brackets_hold_the_crossing_between_two_evaluations():
+    curve = [(0.0, 0, 0.1), (10.0, 100, 0.85), (20.0, 200, 0.91), (30.0, 300, 0.95)]
+    assert run.bracket(curve, 0.90) == (10.0, 20.0) and run.bracket(curve, 0.99) is None
+    ref = [(0.0, 0, 0.1), (50.0, 10, 0.8), (100.0, 20, 0.9)]
+    runs = {"course": [{"curve": curve}], "published": [{"curve": ref}]}
+    assert run.ratio_brackets(runs, 0.90) == {"course": [(10.0 / 100.0, 20.0 / 50.0)]}
+
+
 def test_published_normalisation_uses_each_domains_mean_and_std():
     images = torch.tensor([0, 255], dtype=torch.uint8)
     assert published.normalise(images, (0.5, 0.5)).tolist() == [-1.0, 1.0]
 
 
 def test_one_tiny_benchmark_run_writes_json_markdown_and_plot(tmp_path):
-    methods = ["course", "paper", "published"]
+    methods = ["course", "course-32", "paper", "published"]
     run.main(
         ["--seeds", "1", "--seconds", "2", "--evals", "2", "--repeats", "1", "--threads", "1"]
         + ["--methods", *methods, "--out", str(tmp_path)]
@@ -108,7 +117,7 @@ def test_one_tiny_benchmark_run_writes_json_markdown_and_plot(tmp_path):
         (only,) = runs
         assert only["curve"][0][1] == 0 and only["curve"][-1][0] > 0  # from step 0, trained
         assert 0 < only["cpu_share"] and only["load_before"] >= 0
-    assert set(group["ratios"]) == {"course", "paper"}
+    assert set(group["ratios"]) == {"course", "course-32", "paper"}
     assert all(ms > 0 for ms in group["step_ms"].values())
     assert results["machine"]["cores"] >= 1 and results["machine"]["cpu"]
     table = (tmp_path / "results.md").read_text()
@@ -121,3 +130,15 @@ def test_one_tiny_benchmark_run_writes_json_markdown_and_plot(tmp_path):
 def test_the_command_line_refuses_a_non_positive_budget():
     with pytest.raises(SystemExit):
         run.main(["--seconds", "0"])
+
+
+def test_levers_counts_steps_to_each_threshold_for_a_variant(capsys):
+    levers.main(
+        ["--variant", '{"batch_size": 8, "max_steps": 4}', "--seeds", "1"] + ["--eval-every", "2"]
+    )
+    header, rule, row = capsys.readouterr().out.strip().splitlines()
+    assert header.startswith("| variant | steps to 0.80 |") and rule.startswith("|---")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == '`{"batch_size": 8, "max_steps": 4}`'
+    assert cells[1:4] == ["-", "-", "-"]  # 4 steps reach none of the thresholds
+    assert 0.0 <= float(cells[4]) < 0.8  # best accuracy seen
