@@ -67,6 +67,8 @@ CELL_STATE = """() => {
   return {
     cells: code.length,
     done: code.filter(w => w.model.executionCount !== null || raised(w)).length,
+    stopper: code.some(w => !(w.model.getMetadata('tags') || []).includes('raises-exception')
+      && w.model.outputs.toJSON().some(o => o.output_type === 'error')),
     busy: prompts.filter(p => p.textContent.includes('*')).length
       + (window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status
          === 'idle' ? 0 : 1),
@@ -82,7 +84,9 @@ CELL_STATE = """() => {
   };
 }"""
 PROBE_TAG = "KERNEL-PROBE "
-IDLE_S = 10  # no cell queued or running for this long after Run All: it has stopped
+IDLE_S = 10  # after an error, nothing queued or running for this long: Run All has stopped
+# (without an error, the check waits for every cell: the page can look idle for a moment
+# under load while the kernel is still busy, as one run on a loaded machine showed)
 PROBE = f'''# browser check: where this kernel runs (added to the temporary copy only)
 import json as _json, os as _os, sys as _sys
 import dannlib as _dannlib, matplotlib as _mpl, numpy as _np, torch as _torch
@@ -190,8 +194,10 @@ def run_in_browser(context, url: str, out: Path, timeout: float) -> dict:
         state = page.evaluate(CELL_STATE)
         if state["busy"]:
             idle_since = time.monotonic()
-        elif state["done"] == state["cells"] or time.monotonic() - idle_since > IDLE_S:
-            break  # every cell ran, or Run All stopped at an error (nothing queued)
+        elif state["done"] == state["cells"]:
+            break  # every cell ran
+        elif state["stopper"] and time.monotonic() - idle_since > IDLE_S:
+            break  # Run All stopped at an error in an untagged cell (nothing queued)
         time.sleep(1)
     seconds = time.monotonic() - start
     page.wait_for_timeout(1500)  # let the last figures and widgets paint

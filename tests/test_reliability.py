@@ -146,6 +146,7 @@ def test_ctrl_c_during_the_optimiser_step_finishes_that_step_then_stops(referenc
         if steps[0] == 5:
             signal.raise_signal(signal.SIGINT)  # a real Ctrl-C, delivered mid-update
 
+    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
     handle = register_optimizer_step_pre_hook(ctrl_c)
     try:
         with pytest.warns(UserWarning, match="interrupted after 5 of 8"):
@@ -153,7 +154,7 @@ def test_ctrl_c_during_the_optimiser_step_finishes_that_step_then_stops(referenc
     finally:
         handle.remove()
     assert history.steps["step"] == [1, 2, 3, 4, 5] and _same_state(model, reference[5])
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
 
 
 def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, reference):
@@ -316,6 +317,7 @@ def test_a_damaged_download_is_reported_offline(tmp_path, offline):
 
 
 def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
+    monkeypatch.delenv("DANNLIB_OFFLINE", raising=False)  # conftest sets it
     path = _fake_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
     good = path.read_bytes()
     path.write_bytes(good[:300])
@@ -333,6 +335,8 @@ def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
 
 
 def test_a_download_that_breaks_off_leaves_no_partial_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("DANNLIB_OFFLINE", raising=False)  # conftest sets it
+
     def broken_response(url, timeout):
         raise ConnectionResetError(104, "Connection reset by peer")
 
