@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
@@ -23,48 +22,29 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import RAMP_STEPS, THRESHOLDS, ramp_gamma  # noqa: E402
+from run import RAMP_STEPS, THRESHOLDS, fit_timed  # noqa: E402
 
-from dannlib import fit, set_seed  # noqa: E402
 from dannlib.data.registry import domain_pair  # noqa: E402
-from dannlib.recipes import get_recipe  # noqa: E402
 
 STOP_AT = 0.935
-
-
-class _Reached(Exception):
-    """Raised from fit's callback once the run has reached STOP_AT."""
 
 
 def steps_to(pair, variant: dict, seed: int, eval_every: int) -> dict:
     """One run of the course recipe changed by `variant`: steps to each threshold, best acc."""
     changes = dict(variant)
     ramp, steps = changes.pop("ramp_steps", RAMP_STEPS), changes.pop("max_steps", 5000)
-    recipe = get_recipe("course")
-    config = recipe.config.replace(steps=steps, seed=seed, eval_every=eval_every, **changes)
-    config = config.replace(gamma=ramp_gamma(config.gamma, steps, ramp))
-    set_seed(seed)
-    curve = []
-
-    def watch(model, history, step) -> None:
-        curve.append((step, history.evals.get("target_acc", [math.nan])[-1]))
-        if curve[-1][1] >= STOP_AT:
-            raise _Reached
-
-    try:
-        fit(
-            recipe.build_model(),
-            pair.source,
-            pair.target,
-            config,
-            eval_sets={"target": pair.target_test},
-            callback=watch,
-            progress=False,
-        )
-    except _Reached:
-        pass
-    hits = {t: next((s for s, a in curve if a >= t), None) for t in THRESHOLDS}
-    return {"hits": hits, "best": max(a for _, a in curve), "steps": curve[-1][0]}
+    curve, _ = fit_timed(
+        ("course", changes),
+        pair,
+        steps,
+        seed,
+        eval_every,
+        ramp,
+        eval_sets={"target": pair.target_test},
+        stop_at=STOP_AT,
+    )
+    hits = {t: next((k for _, k, a in curve if a >= t), None) for t in THRESHOLDS}
+    return {"hits": hits, "best": max(a for _, _, a in curve)}
 
 
 def main(argv: list[str] | None = None) -> None:

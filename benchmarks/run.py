@@ -96,11 +96,11 @@ def ramp_gamma(gamma: float, steps: int, ramp_steps: int) -> float:
 
 
 class _BudgetSpent(Exception):
-    """Raised from fit's callback to end a run whose training time is spent."""
+    """Raised from fit's callback to end a run whose time (or accuracy) budget is spent."""
 
 
 def fit_timed(
-    name: str,
+    method: tuple[str, dict],
     pair,
     steps: int,
     seed: int,
@@ -108,14 +108,16 @@ def fit_timed(
     ramp_steps: int,
     seconds: float = math.inf,
     eval_sets: dict | None = None,
+    stop_at: float = math.inf,
 ):
-    """Train a dannlib recipe for at most `steps` steps, or until an evaluation finds
-    `seconds` of training spent; each evaluation scores `eval_sets`.
+    """Train a dannlib recipe (`method`: its name and changes to its TrainConfig) for at most
+    `steps` steps, or until an evaluation finds `seconds` of training spent or a target
+    accuracy of `stop_at`; each evaluation scores `eval_sets`.
 
     Returns [(train_seconds, step, target_acc)] and the evaluation seconds. Training seconds
     are wall time between evaluations (batch preparation included).
     """
-    recipe_name, changes = METHODS[name][1]
+    recipe_name, changes = method
     recipe = get_recipe(recipe_name)
     config = recipe.config.replace(steps=steps, seed=seed, eval_every=eval_every, **changes)
     config = config.replace(gamma=ramp_gamma(config.gamma, steps, ramp_steps))
@@ -125,7 +127,7 @@ def fit_timed(
     def clock(model, history, step) -> None:
         trained = time.perf_counter() - t0 - sum(history.evals["eval_seconds"])
         curve.append((trained, step, history.evals.get("target_acc", [math.nan])[-1]))
-        if trained >= seconds:
+        if trained >= seconds or curve[-1][2] >= stop_at:
             raise _BudgetSpent
 
     with contextlib.suppress(_BudgetSpent):
@@ -153,11 +155,12 @@ def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_step
         return curve, sps, time.perf_counter() - t0 - curve[-1][0]
     # the fastest of three 10-step blocks after 10 warm-up steps: a load spike in the probe
     # must not shrink the run's step cap below the budget
-    probe, _ = fit_timed(name, pair, 40, seed, 10, ramp_steps)  # evaluated at steps 0, 10, ...
+    method = METHODS[name][1]
+    probe, _ = fit_timed(method, pair, 40, seed, 10, ramp_steps)  # evaluated at steps 0, 10, ...
     fastest = min(b[0] - a[0] for a, b in zip(probe[1:], probe[2:])) / 10
     expected = max(1, round(seconds / fastest))
     curve, eval_seconds = fit_timed(
-        name,
+        method,
         pair,
         2 * expected,  # room for a slower machine; the budget ends the run
         seed,

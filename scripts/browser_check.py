@@ -62,13 +62,12 @@ CELL_STATE = """() => {
   const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
   const code = (window.jupyterapp?.shell?.currentWidget?.content?.widgets || [])
     .filter(w => w.model.type === 'code');
-  const raised = w => (w.model.getMetadata('tags') || []).includes('raises-exception')
-    && w.model.outputs.toJSON().some(o => o.output_type === 'error');
+  const tagged = w => (w.model.getMetadata('tags') || []).includes('raises-exception');
+  const errored = w => w.model.outputs.toJSON().some(o => o.output_type === 'error');
   return {
     cells: code.length,
-    done: code.filter(w => w.model.executionCount !== null || raised(w)).length,
-    stopper: code.some(w => !(w.model.getMetadata('tags') || []).includes('raises-exception')
-      && w.model.outputs.toJSON().some(o => o.output_type === 'error')),
+    done: code.filter(w => w.model.executionCount !== null || (tagged(w) && errored(w))).length,
+    stopper: code.some(w => !tagged(w) && errored(w)),
     busy: prompts.filter(p => p.textContent.includes('*')).length
       + (window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel?.status
          === 'idle' ? 0 : 1),
