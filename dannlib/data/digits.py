@@ -18,7 +18,7 @@ import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.download import DatasetUnavailable, Remote, read_fetched
+from dannlib.data.download import DatasetUnavailable, Remote, mirrored, read_fetched
 from dannlib.data.validate import check_split
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's first mirror
@@ -55,12 +55,8 @@ OFFLINE_SPLIT_SEED = 0  # fixed, so train and test never overlap whatever seed a
 
 
 def published(remote: Remote) -> str:
-    """`info['source']` of data read from the files published at `remote`'s host.
-
-    The same whether they were downloaded just now or earlier: it names the data, not the
-    moment it arrived (saved runs compare it to know they were trained on the same data).
-    """
-    return f"published files ({remote.host})"
+    """`info['source']` of data read from `remote`'s file (see `Remote.source`)."""
+    return mirrored(remote).source
 
 
 def read_idx(path: str | Path) -> np.ndarray:
