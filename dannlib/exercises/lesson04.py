@@ -255,7 +255,7 @@ def _cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 # the accepted range: the mean of dannlib's held-out estimates over SPLITS random splits,
 # +- (Z standard deviations + SLACK), so a right answer with another split passes
-SPLITS, Z, SLACK = 12, 4.0, 0.03
+SPLITS, Z, SLACK = 6, 4.0, 0.03
 
 
 def _pad_mistake(name: str, got: float, a: np.ndarray, b: np.ndarray, want) -> str:
