@@ -17,6 +17,7 @@ from dannlib.data.mnistm import load_mnist_m
 from dannlib.data.syndigits import SPLIT_SIZES, load_syn_digits
 from dannlib.data.uci import load_uci_digits
 from dannlib.data.validate import check_choice, check_count, check_images, check_seed, check_split
+from dannlib.files import printable
 
 DATA_CHOICES = ("course", "real")
 
@@ -208,6 +209,12 @@ def load_domain(
             "not part of the course data",
         )
     domain = dataset.load(split, root, download, seed, limit, data)
+    if len(domain) == 0:
+        raise DatasetUnavailable(
+            f"{name} {split} holds no images ({domain.info.get('source')}); delete its files "
+            f"under {printable(data_root(root))} and load it again",
+            "no images",
+        )
     if limit is not None:
         domain = balanced_subset(domain, limit, seed)
     x = to_channels(resize_images(domain.x, size) if size else domain.x, channels)
