@@ -225,7 +225,7 @@ def load_domain(
             f"{name.upper()} is not part of the course data (data='course': the same offline "
             f'data on every machine). Set DATA = "real" in the lesson\'s parameters cell (or '
             f"pass data='real') to download the published {name.upper()}: "
-            f"{dataset.published}, into {data_root(root) / name.upper()}.",
+            f"{dataset.published}, into {printable(data_root(root) / name.upper())}.",
             "not part of the course data",
         )
     domain = dataset.load(split, root, download, seed, limit, data)
