@@ -49,6 +49,7 @@ __all__ = [
     "History",
     "TrainConfig",
     "TrainingDiverged",
+    "batch_streams",
     "dann_step",
     "data_note",
     "fit",
@@ -147,6 +148,12 @@ def seconds_per_step(
     return history.evals["train_seconds"][-1] / steps
 
 
+def batch_streams(n_source: int, n_target: int, seed: int) -> tuple[IndexStream, IndexStream]:
+    """The index streams fit draws the source and target batches from: batch k of each domain
+    depends only on (seed, k), so a resumed run sees the batches of an uninterrupted one."""
+    return IndexStream(n_source, 2 * seed), IndexStream(n_target, 2 * seed + 1)
+
+
 class _Run:
     """The state of one fit: model, optimiser, batch streams, step counter and History."""
 
@@ -173,11 +180,7 @@ class _Run:
         model.to(self.device).train()
         self.optimizer = _make_optimizer(model, config)
         self.undo = Undo(model)
-        # batch k of each domain depends only on (seed, k): resumed runs see the same batches
-        streams = (
-            IndexStream(len(source), 2 * config.seed),
-            IndexStream(len(target), 2 * config.seed + 1),
-        )
+        streams = batch_streams(len(source), len(target), config.seed)
         if config.mode == "target_only":
             streams = streams[::-1]
         self.domains = list(zip((labelled, unlabelled), streams))
@@ -210,22 +213,28 @@ class _Run:
         rows, self.pending = self.pending, []
         if not rows:
             return
-        tensors = [v for row in rows for v in row.values() if isinstance(v, torch.Tensor)]
-        values = iter(torch.stack([t.reshape(()) for t in tensors]).tolist() if tensors else [])
+        columns = _columns(rows)
         self.train_seconds += time.perf_counter() - self.started
         self.started = time.perf_counter()
-        for step, row in enumerate(rows, start=self.step - len(rows) + 1):
-            row = {k: next(values) if torch.is_tensor(v) else float(v) for k, v in row.items()}
-            bad = next((k for k, v in row.items() if not math.isfinite(v)), None)
-            if bad is not None:
-                raise TrainingDiverged(
-                    f"the loss became {row[bad]} at step {step} of {self.total} ({bad}; "
-                    f"lr={row.get('lr', math.nan):.3g}, lambda={row.get('lambda', math.nan):.3g}"
-                    "); lower the learning rate or lambda_max (and check the data for NaN or "
-                    "inf) and train again.",
-                    self.history,
-                )
-            self.history.log_step(step=step, **row)
+        first = self.step - len(rows) + 1
+        bad = {
+            key: next((i for i, v in enumerate(values) if not math.isfinite(v)), len(rows))
+            for key, values in columns.items()
+        }
+        end = min(bad.values())
+        if end:
+            for key, values in {"step": range(first, first + end), **columns}.items():
+                self.history.steps.setdefault(key, []).extend(values[:end])
+        if end < len(rows):
+            key = min(bad, key=bad.get)
+            row = {k: v[end] for k, v in columns.items()}
+            raise TrainingDiverged(
+                f"the loss became {row[key]} at step {first + end} of {self.total} ({key}; "
+                f"lr={row.get('lr', math.nan):.3g}, lambda={row.get('lambda', math.nan):.3g}); "
+                "lower the learning rate or lambda_max (and check the data for NaN or inf) and "
+                "train again.",
+                self.history,
+            )
 
     def evaluate(self, eval_sets: dict[str, Domain], callback, checkpoint) -> bool:
         """Read the waiting statistics, evaluate every set, log the row, call the callback,
@@ -265,6 +274,26 @@ class _Run:
                 + (f" (resume with fit(..., resume='{checkpoint}'))" if checkpoint else ""),
                 stacklevel=3,
             )
+
+
+def _columns(rows: list[dict]) -> dict[str, list[float]]:
+    """Steps' statistics (dicts of numbers and 0-dim tensors) as columns of floats; the
+    tensors are read in one go."""
+    keys = list(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):
+        raise ValueError(f"a step must return the same statistics every step ({', '.join(keys)})")
+    columns = {k: [row[k] for row in rows] for k in keys}
+    tensors = [k for k in keys if torch.is_tensor(columns[k][0])]
+    if tensors:
+        try:
+            read = torch.stack([t for k in tensors for t in columns[k]]).reshape(len(tensors), -1)
+        except RuntimeError as err:
+            raise ValueError(
+                f"a step's statistics must be numbers or 0-dim tensors ({', '.join(tensors)}): "
+                f"{err}"
+            ) from None
+        columns.update(zip(tensors, read.tolist()))
+    return {k: v if k in tensors else [float(x) for x in v] for k, v in columns.items()}
 
 
 def _check_data(model: DANN, source: Domain, target: Domain, labelled: Domain) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from dannlib.common import check_number
 from dannlib.data.base import Domain
 from dannlib.data.loaders import steps_per_epoch
-from dannlib.data.validate import check_choice, check_count
+from dannlib.data.validate import check_choice, check_count, check_seed
 from dannlib.schedules import annealed_lr, dann_lambda
 from dannlib.steps import STEPS
 
@@ -87,8 +87,7 @@ class TrainConfig:
         check_number("gamma", self.gamma, 0.0, low_open=True)
         for name in ("lr", "momentum", "lambda_max", "gamma"):  # NumPy numbers: plain floats
             object.__setattr__(self, name, float(getattr(self, name)))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        check_seed(self.seed)
         if not isinstance(self.adapt_bn, bool):
             raise ValueError(f"adapt_bn must be True or False, got {self.adapt_bn!r}")
         if self.recipe is not None and not isinstance(self.recipe, str):
