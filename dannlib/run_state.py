@@ -18,8 +18,10 @@ from dannlib.checkpoint import (
     save_checkpoint,
 )
 from dannlib.common import on_main_thread
+from dannlib.files import printable
 from dannlib.history import History
 from dannlib.models import DANN
+from dannlib.tensors import check_tensor
 from dannlib.train_config import differences
 
 STATE_KEYS = frozenset({"step", "train_seconds", "optimizer", "rng"})
@@ -58,11 +60,11 @@ def load_state(
     dannlib.train_config.run_record), or state that does not fit (a step outside the run,
     optimiser state of other shapes, a damaged random state or History).
     """
-    payload = read_checkpoint(path)
+    payload, shown = read_checkpoint(path), printable(path)
     state = payload.get("train_state") or {}
     if not STATE_KEYS <= state.keys():
         raise CheckpointError(
-            f"{path} holds weights but no training state, so training cannot resume from it; "
+            f"{shown} holds weights but no training state, so training cannot resume from it; "
             "resume from a file written by fit(..., checkpoint=path), or load the weights with "
             "load_checkpoint"
         )
@@ -70,69 +72,52 @@ def load_state(
     changed = differences(payload["config"], record)
     if changed:
         raise ValueError(
-            f"cannot resume {path}: {', '.join(changed)} differ from the checkpoint's; call "
+            f"cannot resume {shown}: {', '.join(changed)} differ from the checkpoint's; call "
             "fit with the settings and data it was trained with"
         )
     step, seconds = state["step"], state["train_seconds"]
     total = record["steps"]
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total:
         raise CheckpointError(
-            f"{path} is damaged: its step {step!r:.40} is not a whole number from 0 to the run's "
+            f"{shown} is damaged: its step {step!r:.40} is not a whole number from 0 to the run's "
             f"{total} steps; train again without resume"
         )
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        raise CheckpointError(f"{path} is damaged: its training time is {seconds!r:.40}")
-    rng = _checked_rng(state["rng"], path)
+        raise CheckpointError(f"{shown} is damaged: its training time is {seconds!r:.40}")
+    rng = _checked_rng(state["rng"], shown)
     try:
         history = History.from_dict(payload["history"])
     except ValueError as err:
-        raise CheckpointError(f"{path} is damaged: {err}; train again without resume") from None
+        raise CheckpointError(f"{shown} is damaged: {err}; train again without resume") from None
     if history.steps.get("step", [])[-1:] != ([step] if step else []):
         raise CheckpointError(
-            f"{path} is damaged: its History does not end at its step {step}; train again "
+            f"{shown} is damaged: its History does not end at its step {step}; train again "
             "without resume"
         )
-    _check_optimizer_state(state["optimizer"], optimizer, path)
+    _check_optimizer_state(state["optimizer"], optimizer, shown)
     load_weights(model, payload, path)
     try:
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: its optimiser state does not fit ({err})") from None
+        raise CheckpointError(f"{shown}: its optimiser state does not fit ({err})") from None
     torch.set_rng_state(rng)
     return step, float(seconds), history
 
 
-def plain_tensor(value, what: str, path) -> torch.Tensor:
-    """`value` if it is a dense tensor whose storage holds every element it claims (no
-    stride tricks by which a small file asks for gigabytes); CheckpointError otherwise.
-
-    Minimal: to be replaced by checkpoint.py's tensor validator (branch data-reliability).
-    """
-    if not isinstance(value, torch.Tensor) or value.layout != torch.strided:
-        raise CheckpointError(f"{path} is damaged: {what} is not a dense tensor")
-    needed = (value.storage_offset() + value.numel()) * value.element_size()
-    if not value.is_contiguous() or value.untyped_storage().nbytes() < needed:
-        raise CheckpointError(f"{path} is damaged: {what} claims more elements than the file holds")
-    return value
-
-
-def _checked_rng(rng, path) -> torch.Tensor:
+def _checked_rng(rng, shown: str) -> torch.Tensor:
     """The saved random state, if it is a byte tensor the size of torch's."""
-    rng = plain_tensor(rng, "its random state", path)
     want = torch.get_rng_state()
-    if rng.dtype != want.dtype or rng.shape != want.shape:
-        raise CheckpointError(
-            f"{path} is damaged: its random state is {rng.dtype} {tuple(rng.shape)}, not "
-            f"{want.dtype} {tuple(want.shape)}; train again without resume"
-        )
-    return rng
+    try:
+        return check_tensor(rng, "its random state", dtype=want.dtype, shape=tuple(want.shape))
+    except ValueError as err:
+        raise CheckpointError(f"{shown} is damaged: {err}; train again without resume") from None
 
 
-def _check_optimizer_state(saved, optimizer: torch.optim.Optimizer, path) -> None:
+def _check_optimizer_state(saved, optimizer: torch.optim.Optimizer, shown: str) -> None:
     """CheckpointError unless `saved` is an optimiser state for `optimizer`'s parameters:
     its groups hold as many parameters, its numbers are finite, and each parameter's state
     tensors are finite, of the parameter's shape (or 0-dim, as Adam's step count)."""
-    damaged = f"{path} is damaged: its optimiser state"
+    damaged = f"{shown} is damaged: its optimiser state"
     if not isinstance(saved, Mapping) or set(saved) != {"state", "param_groups"}:
         raise CheckpointError(f"{damaged} is not a torch optimiser state")
     groups, state = saved["param_groups"], saved["state"]
@@ -144,7 +129,7 @@ def _check_optimizer_state(saved, optimizer: torch.optim.Optimizer, path) -> Non
         or [len(g["params"]) for g in groups] != [len(g["params"]) for g in optimizer.param_groups]
     ):
         raise CheckpointError(
-            f"{path}: its optimiser state is for another network or optimiser; resume with the "
+            f"{shown}: its optimiser state is for another network or optimiser; resume with the "
             "settings it was trained with"
         )
     for g in groups:
@@ -165,7 +150,6 @@ def _check_optimizer_state(saved, optimizer: torch.optim.Optimizer, path) -> Non
                 if not math.isfinite(value):
                     raise CheckpointError(f"{damaged} holds NaN or infinite values ({key!r:.40})")
                 continue
-            value = plain_tensor(value, f"its optimiser state {key!r:.40}", path)
             shape = params[index].shape
             if value.shape not in (shape, torch.Size()) or not value.is_floating_point():
                 raise CheckpointError(

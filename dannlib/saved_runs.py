@@ -20,7 +20,7 @@ from pathlib import Path
 from dannlib.checkpoint import check_spec, load_weights, read_checkpoint, save_checkpoint
 from dannlib.config import course_folder
 from dannlib.data.base import Domain
-from dannlib.files import atomic_write_text
+from dannlib.files import atomic_write_text, printable
 from dannlib.history import History
 from dannlib.models import DANN
 from dannlib.train import fit
@@ -76,7 +76,7 @@ def read_saved(path: str | os.PathLike) -> dict:
         return {**saved, "config": saved["config"] if "config" in saved else saved["meta"]}
     except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise ValueError(
-            f"{path} is not a saved run ({err}); delete it, or pass retrain=True"
+            f"{printable(path)} is not a saved run ({err}); delete it, or pass retrain=True"
         ) from None
 
 
@@ -114,7 +114,9 @@ def load_or_fit(
     try:
         history = History.from_dict(saved if not run.weights else saved["history"])
     except ValueError as err:
-        raise ValueError(f"{path} is damaged: {err}; delete it, or pass retrain=True") from None
+        raise ValueError(
+            f"{printable(path)} is damaged: {err}; delete it, or pass retrain=True"
+        ) from None
     if run.weights:
         check_spec(model, saved, path)
         load_weights(model, saved, path)

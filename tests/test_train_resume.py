@@ -82,11 +82,17 @@ CASES = {
     "negative seconds": (_set("train_seconds", -1.0), "training time is -1.0"),
     "random state too short": (
         _set("rng", torch.zeros(10, dtype=torch.uint8)),
-        "random state is torch.uint8 (10,)",
+        "random state has shape (10,), expected (5056,)",
     ),
-    "random state of floats": (_set("rng", torch.zeros(5056)), "random state is torch.float32"),
-    "random state not a tensor": (_set("rng", [0] * 5056), "random state is not a dense tensor"),
-    "stride-0 random state": (_set("rng", STRIDE_0), "claims more elements than the file holds"),
+    "random state of floats": (
+        _set("rng", torch.zeros(5056)),
+        "random state holds torch.float32, expected torch.uint8",
+    ),
+    "random state not a tensor": (_set("rng", [0] * 5056), "random state is a list, not a tensor"),
+    "stride-0 random state": (
+        _set("rng", STRIDE_0),
+        "is a strided view (5,056 values over 1 bytes",
+    ),
     "optimiser state not a dict": (
         _set("optimizer", [1, 2]),
         "optimiser state is not a torch optimiser state",
