@@ -10,6 +10,7 @@ from torch import nn
 
 from dannlib import build_model, set_seed
 from dannlib.claims import paired_difference
+from dannlib.data.base import Domain
 from dannlib.data.toy import moons_pair
 from dannlib.models import DANN
 from dannlib.recipes import get_recipe
@@ -170,3 +171,13 @@ def test_the_adversarial_loss_takes_what_the_domain_head_reads():
     minimise(optimizer, F.cross_entropy(model.label_head(f_lab), y) + loss)
     assert 0.0 <= float(accuracy) <= 1.0
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_the_entropy_recipe_trains_its_batch_norm_network():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (24, 3, 28, 28), dtype=torch.uint8, generator=g)
+    d = Domain(images, torch.arange(24) % 10, {"name": "random"})
+    recipe = get_recipe("entropy")
+    set_seed(0)
+    h = fit(recipe.build_model(), d, d, recipe.config, steps=3, batch_size=8, progress=False)
+    assert h.config["recipe"] == "entropy" and len(h.steps["target_entropy"]) == 3
