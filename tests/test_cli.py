@@ -13,10 +13,10 @@ import torch
 
 from dannlib.checkpoint import load_checkpoint, save_checkpoint
 from dannlib.cli import COMMANDS, build_parser, main
-from dannlib.config import get_profile
 from dannlib.data.base import Domain
 from dannlib.data.registry import load_domain
 from dannlib.evaluation import evaluate
+from dannlib.lessons import get_profile
 from dannlib.models import build_model
 from dannlib.train import fit
 
