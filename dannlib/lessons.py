@@ -17,14 +17,10 @@ from types import SimpleNamespace
 import torch
 
 from dannlib.config import pick_device, profile_name, set_seed
+from dannlib.data import DATA_CHOICES
 from dannlib.data.validate import check_choice
 from dannlib.recipes import get_recipe
 from dannlib.saved_runs import SavedRun
-
-# The data a lesson runs on: "course", the course's own data (the same on every machine,
-# online or not: what the saved runs, claims and prose were made from), or "real", the
-# published datasets (downloaded; a GPU recommended).
-DATA_CHOICES = ("course", "real")
 
 MODES_SO_DANN = ("source_only", "dann")
 MODES_ALL = ("source_only", "dann", "target_only")
