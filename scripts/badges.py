@@ -28,8 +28,9 @@ REPO = REPO_URL
 BRANCH = REPO_BRANCH
 DOCUMENTS = ("README.md", "CONTRIBUTING.md")
 GUARD_FIRST_LINE = (
-    "# Colab only: install dannlib from the course repository (does nothing elsewhere)"
+    "# Colab only: bring the course (lessons, saved runs, data folder) and install dannlib"
 )
+GUARD_PREFIX = "# Colab only:"  # the first line of this cell, old and new
 BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\(.*$", re.MULTILINE)
 SLUG = r"(?P<slug>[\w.-]+/[\w.-]+?)"
 BRANCH_NAME = r"(?P<branch>[\w.-]+)"
@@ -75,15 +76,45 @@ def badge_line(notebook: str, repo: str = REPO, branch: str = BRANCH) -> str:
     )
 
 
-def guard_source(repo: str = REPO, branch: str = BRANCH) -> str:
-    """The first code cell of every notebook: installs dannlib on Colab only."""
-    return (
-        f"{GUARD_FIRST_LINE}\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
-        f'    %pip install -q "dannlib @ git+{repo}@{branch}"'
+def guard_source(repo: str = REPO, branch: str = BRANCH, folder: str = "notebooks") -> str:
+    """The first code cell of every notebook. On Colab it brings the course: a shallow clone of
+    `repo` at `branch` (a branch or a release tag), an editable install of dannlib from it, and
+    the notebook's `folder` in it as the working folder, so the saved runs (checkpoints/) and the
+    data folder resolve inside the clone; a failed step stops the cell with its cause.
+    Elsewhere it does nothing."""
+    return f"""{GUARD_FIRST_LINE}
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    REPO, VERSION = "{repo}", "{branch}"
+    FOLDER = "{folder}"  # this notebook's folder in the course
+    COURSE = Path.cwd().parent if Path("../dannlib").is_dir() else Path.cwd() / "dann-course"
+
+    def course_step(what, command):
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+        except OSError as err:
+            raise RuntimeError(f"could not {{what}}: {{err}}") from None
+        if done.returncode != 0:
+            said = "\\n".join((done.stderr or done.stdout).strip().splitlines()[-4:])
+            raise RuntimeError(f"could not {{what}} (exit code {{done.returncode}}):\\n{{said}}")
+
+    if not (COURSE / ".git").is_dir():
+        course_step(
+            f"clone the course, {{REPO}} at {{VERSION}}, into {{COURSE}} (check the network)",
+            ["git", "clone", "--quiet", "--depth", "1", "--branch", VERSION, REPO, str(COURSE)],
+        )
+    course_step(
+        f"install dannlib from {{COURSE}} (delete the folder and run this cell again)",
+        [sys.executable, "-m", "pip", "install", "--quiet", "--editable", str(COURSE)],
     )
+    os.chdir(COURSE / FOLDER)
+    sys.path.insert(0, str(COURSE))
+    print(f"The course ({{REPO}} at {{VERSION}}) is in {{COURSE}}; working folder {{FOLDER}}/.")"""
 
 
 def update_notebook(nb: nbformat.NotebookNode, name: str, repo: str, branch: str) -> list[str]:
@@ -104,7 +135,7 @@ def update_notebook(nb: nbformat.NotebookNode, name: str, repo: str, branch: str
         changes.append("badge line")
     codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     guard = guard_source(repo, branch)
-    if codes and nb.cells[codes[0]].source.startswith(GUARD_FIRST_LINE):
+    if codes and nb.cells[codes[0]].source.startswith(GUARD_PREFIX):
         if nb.cells[codes[0]].source != guard:
             nb.cells[codes[0]].source = guard
             changes.append("Colab install cell")

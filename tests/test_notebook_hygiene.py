@@ -180,17 +180,15 @@ def test_badges_rewrite_from_one_url(tmp_path, capsys):
     fork = ["--root", str(tmp_path), "--repo", "https://github.com/someone/fork", "--branch", "dev"]
     assert badges.main(["--check", *fork]) == 1
     out = capsys.readouterr().out
-    pip = "git+https://github.com/dann-course/dann-course@main"
-    assert f"out of date: notebooks/{NOTEBOOKS[0].name}: {pip} -> " in out
+    assert f"out of date: notebooks/{NOTEBOOKS[0].name}: Colab install cell" in out
     colab = "https://colab.research.google.com/github/"
     assert f"README.md: {colab}dann-course/dann-course/blob/main -> {colab}someone/fork/" in out
     assert badges.main(fork) == 0
     assert "github/someone/fork/blob/dev/notebooks/01_x" in (tmp_path / "README.md").read_text()
     copy = nbformat.read(tmp_path / "notebooks" / NOTEBOOKS[0].name, as_version=4)
     first_code = next(c for c in copy.cells if c.cell_type == "code")
-    assert (
-        '%pip install -q "dannlib @ git+https://github.com/someone/fork@dev"' in first_code.source
-    )
+    assert first_code.source == badges.guard_source("https://github.com/someone/fork", "dev")
+    assert 'REPO, VERSION = "https://github.com/someone/fork", "dev"' in first_code.source
     assert f"github/someone/fork/blob/dev/notebooks/{NOTEBOOKS[0].name}" in copy.cells[0].source
     assert f"v2/gh/someone/fork/dev?labpath=notebooks%2F{NOTEBOOKS[0].name}" in copy.cells[0].source
     (tmp_path / "README.md").write_text("no links\n")
