@@ -10,19 +10,19 @@ import nbformat
 # Put before a lesson's first cell: any torch optimizer step stops the lesson, so "it loaded
 # its saved runs" is checked by what ran, not by what the lesson prints.
 NO_TRAINING = """\
-import torch.optim.optimizer
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 
 def _no_training(optimizer, args, kwargs):
     raise RuntimeError("NO-TRAINING CHECK: a torch optimizer step ran (the lesson is training)")
 
 
-_no_training_hook = torch.optim.optimizer.register_optimizer_step_pre_hook(_no_training)
+_no_training_hook = register_optimizer_step_pre_hook(_no_training)
 """
 
 # Put before a lesson's first cell and COUNT_REPORT after its last: how many optimizer steps ran.
 COUNT_STEPS = """\
-import torch.optim.optimizer
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 _optimizer_steps = [0]
 
@@ -31,7 +31,7 @@ def _count_step(optimizer, args, kwargs):
     _optimizer_steps[0] += 1
 
 
-_count_hook = torch.optim.optimizer.register_optimizer_step_pre_hook(_count_step)
+_count_hook = register_optimizer_step_pre_hook(_count_step)
 """
 COUNT_REPORT = 'print(f"OPTIMIZER STEPS: {_optimizer_steps[0]}")'
 STEPS_PRINTED = re.compile(r"OPTIMIZER STEPS: (\d+)")

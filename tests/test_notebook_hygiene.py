@@ -211,3 +211,25 @@ def test_badges_add_missing_guard_and_badges():
     ]
     assert [c.source for c in nb.cells[1:]] == [badges.guard_source(), "x = 1"]
     assert badges.update_notebook(nb, "07_new.ipynb", badges.REPO, badges.BRANCH) == []
+
+
+ANSWER_START = "<details><summary>Answer</summary>\n\n"
+
+
+def test_answers_are_collapsed_markdown_not_hidden_solutions(nb):
+    """Think! and self-check answers: a markdown cell `<details><summary>Answer</summary>\n\n
+    ... </details>` (student copies keep it, collapsed), not a markdown cell tagged solution."""
+    path, notebook = nb
+    for i, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        assert "solution" not in tags(cell), (
+            f"{path.name} cell {i}: an answer tagged `solution`; write it as "
+            "<details><summary>Answer</summary> ... </details>, untagged"
+        )
+        if "<details>" in cell.source:
+            text = cell.source.strip()
+            assert text.startswith(ANSWER_START) and text.endswith("</details>"), (
+                f"{path.name} cell {i}: an answer cell is `{ANSWER_START!r} ... </details>` "
+                "and nothing else (a blank line after the summary, so the markdown renders)"
+            )
