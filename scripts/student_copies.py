@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "notebooks"
 STUDENT = ROOT / "student"
 SOLUTION_TAG = "solution"
-COLAB_FOLDER = 'FOLDER = "notebooks"'  # in the Colab cell (scripts/badges.py): where to %cd
+COLAB_CELL = "# Colab only:"  # the first line of the Colab cell (scripts/badges.py)
+COLAB_FOLDER = 'FOLDER = "notebooks"'  # in it: the folder of the clone it works in
 ANSWER_MARK = re.compile(r"^\s*(\*\*Answer\.?\*\*|\*Answer\.?\*)[ \t]*\n?")
 
 
@@ -60,7 +61,8 @@ def student_copy(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
-            cell.source = cell.source.replace(COLAB_FOLDER, 'FOLDER = "student"')
+            if cell.source.startswith(COLAB_CELL):  # work in the clone's student/ folder
+                cell.source = cell.source.replace(COLAB_FOLDER, 'FOLDER = "student"')
         if cell.cell_type == "markdown":  # badges: open the student copy, not the lesson
             cell.source = cell.source.replace(f"notebooks/{name}", f"student/{name}").replace(
                 f"notebooks%2F{name}", f"student%2F{name}"
