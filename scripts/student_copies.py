@@ -23,15 +23,15 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from badges import GUARD_PREFIX  # noqa: E402
 from dannlib.files import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "notebooks"
 STUDENT = ROOT / "student"
 SOLUTION_TAG = "solution"
-COLAB_CELL = "# Colab only:"  # the first line of the Colab cell (scripts/badges.py)
-COLAB_FOLDER = 'FOLDER = "notebooks"'  # in it: the folder of the clone it works in
+COLAB_FOLDER = 'FOLDER = "notebooks"'  # in the Colab cell: the folder of the clone it works in
 ANSWER_MARK = re.compile(r"^\s*(\*\*Answer\.?\*\*|\*Answer\.?\*)[ \t]*\n?")
 
 
@@ -61,7 +61,7 @@ def student_copy(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
-            if cell.source.startswith(COLAB_CELL):  # work in the clone's student/ folder
+            if cell.source.startswith(GUARD_PREFIX):  # work in the clone's student/ folder
                 cell.source = cell.source.replace(COLAB_FOLDER, 'FOLDER = "student"')
         if cell.cell_type == "markdown":  # badges: open the student copy, not the lesson
             cell.source = cell.source.replace(f"notebooks/{name}", f"student/{name}").replace(
