@@ -25,6 +25,7 @@ import nbformat
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 from badges import GUARD_PREFIX  # noqa: E402
+
 from dannlib.files import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
