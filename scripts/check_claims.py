@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run the lessons as they are (solutions in: every check must say OK) instead of "
         "the student copies",
     )  # fmt: skip
+    parser.add_argument("--notebooks", type=Path, help="the lessons' folder (default: notebooks/)")
     parser.add_argument("--out", type=Path, help="folder for the executed copies (default: temp)")
     args = parser.parse_args(argv)
     if len(args.threads) not in (1, len(args.seeds)):
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         zip(args.seeds, args.threads * len(args.seeds) if len(args.threads) == 1 else args.threads)
     )
 
-    lessons = select_notebooks(find_notebooks_dir(), args.only)
+    lessons = select_notebooks(find_notebooks_dir(args.notebooks), args.only)
     out = args.out or Path(tempfile.mkdtemp(prefix="claims-"))
     copies_dir = None
     if args.lessons:

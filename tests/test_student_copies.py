@@ -202,3 +202,47 @@ def test_committed_lesson_checks_say_ok(path):
         assert "NBVAL_IGNORE_OUTPUT" not in lesson.cells[i].source, (
             f"{path.name} cell {i}: a check's verdict must be compared by nbval"
         )
+
+
+def test_claims_check_runs_unsolved_copies_per_seed_thread_count_and_fp_path(tmp_path, capsys):
+    """scripts/check_claims.py on a synthetic lesson: each seed's run gets its SEED, THREADS and
+    (seed 2 only) the other floating-point path; every check must say "not done yet"."""
+    nb = synthetic()
+    nb.cells.append(
+        code(
+            "import os\n"
+            'print("run", SEED, THREADS, os.environ.get("MKL_CBWR"), '
+            'os.environ.get("ATEN_CPU_CAPABILITY"))'
+        )
+    )
+    lessons = tmp_path / "notebooks"
+    lessons.mkdir()
+    nbformat.write(nb, lessons / "99_synthetic.ipynb")
+    args = ["--notebooks", str(lessons), "--seeds", "1", "2", "--threads", "2", "1",
+            "--other-fp-path", "2", "--jobs", "2", "--out", str(tmp_path / "out")]  # fmt: skip
+    assert check_claims.main(args) == 0
+    assert "claims: 2 passed, 0 failed" in capsys.readouterr().out
+    runs = {}
+    for seed in (1, 2):
+        executed = nbformat.read(tmp_path / "out" / f"seed{seed}" / "99_synthetic.ipynb", 4)
+        assert check_claims.verdict_problems(executed, "not done yet") == []
+        runs[seed] = check_claims.printed(executed.cells[-1]).split()
+    assert runs == {
+        1: ["run", "1", "2", "None", "None"],
+        2: ["run", "2", "1", "COMPATIBLE", "default"],
+    }
+    solved = ["--notebooks", str(lessons), "--seeds", "3", "--lessons", "--out", str(tmp_path)]
+    assert check_claims.main(solved) == 0  # the lessons themselves: every check says OK
+    executed = nbformat.read(tmp_path / "seed3" / "99_synthetic.ipynb", 4)
+    (check,) = check_claims.check_cells(executed)
+    assert check_claims.printed(executed.cells[check]).startswith("OK: square(3) = 9")
+    nb.cells.append(code('assert SEED != 4, "the claim does not hold for seed 4"'))
+    nbformat.write(nb, lessons / "99_synthetic.ipynb")
+    capsys.readouterr()
+    assert (
+        check_claims.main(["--notebooks", str(lessons), "--seeds", "4", "--out", str(tmp_path)])
+        == 1
+    )
+    out = capsys.readouterr().out
+    assert "SEED=4" in out and "the claim does not hold for seed 4" in out
+    assert "claims: 0 passed, 1 failed" in out
