@@ -3,11 +3,13 @@
     python scripts/badges.py            # rewrite what is out of date; print every link rewritten
     python scripts/badges.py --check    # exit 1 (and list the links) if anything is out of date
 
-A fork changes REPO_URL in dannlib/config.py and runs the script: each notebook's first
-markdown cell gets the Colab/Binder badge line, its first code cell the Colab guard that
-installs dannlib from that repository, and every Colab, Binder, pip (git+) and GitHub link to
-the course in the notebooks, README.md (its course map included) and CONTRIBUTING.md is
-rewritten to the repository and branch, each one reported as old -> new.
+A fork changes REPO_URL in dannlib/config.py (a release sets REPO_BRANCH to its tag) and runs
+the script: each notebook's first markdown cell gets the Colab/Binder badge line, its first
+code cell the Colab cell (on Colab: a shallow clone of that repository at that branch or tag,
+an editable install of dannlib from it, the clone's notebooks/ as working folder; nothing
+elsewhere), and every Colab, Binder, pip (git+) and GitHub link to the course in the
+notebooks, README.md (its course map included) and CONTRIBUTING.md is rewritten to the
+repository and branch, each one reported as old -> new. Then run scripts/student_copies.py.
 """
 
 from __future__ import annotations
