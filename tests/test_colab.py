@@ -10,8 +10,9 @@ lesson stops at the first one) and its claims hold (about a minute on a quiet ma
 
 The kernel gets its own virtual environment (the shared one is only read, through a .pth
 line), pip installs without an index (PIP_NO_INDEX: tests stay offline), and the lesson runs
-with $DANNLIB_OFFLINE=1 (Colab is online, but the course data never downloads;
-tests/test_online_lessons.py covers an online machine).
+online as on Colab ($DANNLIB_OFFLINE=0) with every dataset host replaced by a closed port on
+127.0.0.1 ($DANNLIB_MIRROR): the course data never downloads, and if anything tried, the
+lesson would fail here instead of reaching the network.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def colab_env(kernel_env: dict[str, str]) -> dict[str, str]:
     return {
         **env,
         **kernel_env,
-        "DANNLIB_OFFLINE": "1",
+        "DANNLIB_OFFLINE": "0",  # Colab is online ...
+        "DANNLIB_MIRROR": "http://127.0.0.1:9/",  # ... but no dataset host answers
         "PIP_NO_INDEX": "1",  # dependencies are there; nothing is downloaded
         "PIP_NO_BUILD_ISOLATION": "0",  # (pip's spelling of "off") setuptools is there
         "PIP_NO_CACHE_DIR": "1",
