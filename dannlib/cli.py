@@ -46,7 +46,7 @@ PROFILE_LESSON = "04"  # `--profile` sizes: lesson 04's (dannlib.lessons.LESSONS
 PARTIAL = ".partial"  # suffix of the folder a run is written into until it is complete
 RUN_FILES = {"model.pt", "history.json", "history.csv", "curves.png", "run.json"}
 FINISHED = {"history.csv", "curves.png"}  # written once training is done; run.json: until then
-MESSAGE_LIMIT = 1000  # characters of an error line: long paths are shown whole
+MESSAGE_LIMIT = 10_000  # characters of an error line: long paths (two of 4,096) are shown whole
 
 
 class UsageError(Exception):
@@ -600,7 +600,7 @@ class RunFolder:
             if changed:
                 command = saved.get("command")
                 how = (
-                    f"continue it with its own command: {command} --resume"
+                    f"continue it with its own command: {printable(command)} --resume"
                     if isinstance(command, str) and command
                     else "continue it with the options it was started with"
                 )
@@ -697,7 +697,8 @@ def _only_run_files(folder: Path) -> None:
     if others:
         raise UsageError(
             f"{printable(folder)} holds files that dann train did not write "
-            f"({', '.join(others[:3])}); it only replaces its own run folders: choose another --out"
+            f"({', '.join(map(printable, others[:3]))}); it only replaces its own run "
+            "folders: choose another --out"
         )
 
 
@@ -752,6 +753,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder) -> int:
     """Load the data, train into OUT.partial, then write the results and publish them."""
     from dannlib.config import set_seed
+    from dannlib.data.loaders import steps_per_epoch
     from dannlib.data.registry import domain_pair
     from dannlib.train import data_note, fit
 
@@ -775,6 +777,9 @@ def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder
 
     set_seed(args.seed)
     model = recipe.build_model(size=size).to(device)
+    if run.resume:
+        per_epoch = steps_per_epoch(len(pair.source), len(pair.target), config.batch_size)
+        _check_resumable(run.checkpoint, model, config.steps or config.epochs * per_epoch)
     length = f"{config.steps} steps" if config.steps else f"{config.epochs} epochs"
     _say(
         f"training {recipe.arch} net (recipe {args.recipe}), mode {config.mode}, {length}, "
@@ -816,6 +821,44 @@ def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder
         f"saved model.pt, history.json, history.csv, curves.png in {run.out}",
     )
     return 0
+
+
+def _check_resumable(path: Path, model, total: int) -> None:
+    """Failure unless the interrupted run's checkpoint holds what continues it: a step of the
+    run where its History ends, torch's random state, optimiser state for this network.
+    (The CLI's check until fit checks resumed state itself: issue 25, case 4.)"""
+    import torch
+
+    from dannlib.checkpoint import read_checkpoint
+    from dannlib.train import History
+
+    payload = read_checkpoint(path)
+    state, damaged = payload.get("train_state", {}), f"{printable(path)} is damaged: its"
+    again = "; start again with --overwrite"
+    try:
+        steps = History.from_dict(payload["history"]).steps.get("step", [])
+    except (AttributeError, TypeError, ValueError):
+        raise Failure(f"{damaged} History is not a run's History{again}") from None
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total:
+        raise Failure(f"{damaged} step {step!r:.40} is not one of the run's {total} steps{again}")
+    if steps[-1:] != ([step] if step else []):
+        raise Failure(f"{damaged} step {step} is not where its History ends{again}")
+    rng, want = state.get("rng"), torch.get_rng_state()
+    if not (isinstance(rng, torch.Tensor) and rng.dtype == want.dtype and rng.shape == want.shape):
+        raise Failure(f"{damaged} random state is not torch's{again}")
+    params = list(model.parameters())
+    saved = state.get("optimizer")
+    entries = saved.get("state") if isinstance(saved, dict) else None
+    if not isinstance(entries, dict) or not all(
+        isinstance(i, int) and 0 <= i < len(params) and isinstance(entry, dict)
+        and all(
+            not isinstance(v, torch.Tensor) or v.shape in (params[i].shape, torch.Size())
+            for v in entry.values()
+        )
+        for i, entry in entries.items()
+    ):  # fmt: skip
+        raise Failure(f"{damaged} optimiser state does not fit this network{again}")
 
 
 def _finish(run: RunFolder, model, record: dict, history) -> None:
