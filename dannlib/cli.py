@@ -584,21 +584,18 @@ class RunFolder:
                 "again with --overwrite"
             )
 
-    def start(self, settings: dict) -> None:
-        """Create OUT.partial (emptied unless resuming) and record the run's settings."""
+    def start(self, record: dict) -> None:
+        """Create OUT.partial (emptied unless resuming) holding run.json, the command that
+        started the run. Resuming: UsageError unless the interrupted run was trained alike
+        (`record`: this run's, dannlib.train_config.run_record; the library's one rule)."""
+        from dannlib.checkpoint import read_checkpoint
         from dannlib.files import atomic_write_text
+        from dannlib.train_config import differences
 
-        record = self.partial / "run.json"
         if self.resume:
-            saved = _read_json(record)
-            if not isinstance(saved.get("settings"), dict):
-                raise UsageError(
-                    f"--resume: {printable(record)}, the record of how the interrupted run was "
-                    "started, is damaged; start again with --overwrite"
-                )
-            changed = sorted(k for k in settings if saved["settings"].get(k) != settings[k])
+            changed = differences(read_checkpoint(self.checkpoint)["config"], record)
             if changed:
-                command = saved.get("command")
+                command = _read_json(self.partial / "run.json").get("command")
                 how = (
                     f"continue it with its own command: {printable(command)} --resume"
                     if isinstance(command, str) and command
@@ -611,7 +608,22 @@ class RunFolder:
             return
         shutil.rmtree(self.partial, ignore_errors=True)
         self.partial.mkdir(parents=True)
-        atomic_write_text(json.dumps({"command": self.command, "settings": settings}), record)
+        atomic_write_text(json.dumps({"command": self.command}), self.partial / "run.json")
+
+    @contextlib.contextmanager
+    def resuming(self):
+        """A checkpoint refused while resuming (damaged, another network) says how to start
+        again instead."""
+        from dannlib.checkpoint import CheckpointError
+
+        try:
+            yield
+        except CheckpointError as err:
+            if not self.resume:
+                raise
+            raise Failure(
+                f"{one_line(err, MESSAGE_LIMIT)} (to start again instead: --overwrite)"
+            ) from None
 
     def publish(self) -> None:
         """Replace OUT by the complete OUT.partial (signals wait until it is done)."""
@@ -753,9 +765,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder) -> int:
     """Load the data, train into OUT.partial, then write the results and publish them."""
     from dannlib.config import set_seed
-    from dannlib.data.loaders import steps_per_epoch
     from dannlib.data.registry import domain_pair
-    from dannlib.train import data_note, fit
+    from dannlib.train import fit
+    from dannlib.train_config import data_note, run_record
 
     size = shell.spec["kwargs"]["size"]
     limit, test_limit = args.limit or sizes.train, args.test_limit or sizes.test
@@ -772,20 +784,17 @@ def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder
     )
     _say(*(_data_line(domain) for domain in pair.values()))
     _check_data(pair, config.batch_size, shell, device)
-    settings = {"task": task, "data": args.data, "data_seed": args.data_seed, "spec": shell.spec}
-    run.start({**settings, "limit": limit, "test_limit": test_limit, **config.to_dict()})
+    with run.resuming():
+        run.start(run_record(config, pair.source, pair.target))
 
     set_seed(args.seed)
     model = recipe.build_model(size=size).to(device)
-    if run.resume:
-        per_epoch = steps_per_epoch(len(pair.source), len(pair.target), config.batch_size)
-        _check_resumable(run.checkpoint, model, config.steps or config.epochs * per_epoch)
     length = f"{config.steps} steps" if config.steps else f"{config.epochs} epochs"
     _say(
         f"training {recipe.arch} net (recipe {args.recipe}), mode {config.mode}, {length}, "
         f"on {device}" + (", resuming" if run.resume else "")
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), run.resuming():
         warnings.filterwarnings("ignore", "training interrupted")  # said below, with the command
         history = fit(
             model,
@@ -802,7 +811,7 @@ def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder
         _warn(f"dann train: {run.stopped('interrupted')}")
         return 130
     record = {  # fit's record of the run (settings, source and target data), and the command's
-        **history.meta,
+        **history.config,
         "task": task,
         "data": args.data,
         "data_seed": args.data_seed,
@@ -821,44 +830,6 @@ def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder
         f"saved model.pt, history.json, history.csv, curves.png in {run.out}",
     )
     return 0
-
-
-def _check_resumable(path: Path, model, total: int) -> None:
-    """Failure unless the interrupted run's checkpoint holds what continues it: a step of the
-    run where its History ends, torch's random state, optimiser state for this network.
-    (The CLI's check until fit checks resumed state itself: issue 25, case 4.)"""
-    import torch
-
-    from dannlib.checkpoint import read_checkpoint
-    from dannlib.train import History
-
-    payload = read_checkpoint(path)
-    state, damaged = payload.get("train_state", {}), f"{printable(path)} is damaged: its"
-    again = "; start again with --overwrite"
-    try:
-        steps = History.from_dict(payload["history"]).steps.get("step", [])
-    except (AttributeError, TypeError, ValueError):
-        raise Failure(f"{damaged} History is not a run's History{again}") from None
-    step = state.get("step")
-    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total:
-        raise Failure(f"{damaged} step {step!r:.40} is not one of the run's {total} steps{again}")
-    if steps[-1:] != ([step] if step else []):
-        raise Failure(f"{damaged} step {step} is not where its History ends{again}")
-    rng, want = state.get("rng"), torch.get_rng_state()
-    if not (isinstance(rng, torch.Tensor) and rng.dtype == want.dtype and rng.shape == want.shape):
-        raise Failure(f"{damaged} random state is not torch's{again}")
-    params = list(model.parameters())
-    saved = state.get("optimizer")
-    entries = saved.get("state") if isinstance(saved, dict) else None
-    if not isinstance(entries, dict) or not all(
-        isinstance(i, int) and 0 <= i < len(params) and isinstance(entry, dict)
-        and all(
-            not isinstance(v, torch.Tensor) or v.shape in (params[i].shape, torch.Size())
-            for v in entry.values()
-        )
-        for i, entry in entries.items()
-    ):  # fmt: skip
-        raise Failure(f"{damaged} optimiser state does not fit this network{again}")
 
 
 def _finish(run: RunFolder, model, record: dict, history) -> None:
