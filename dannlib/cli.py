@@ -61,15 +61,24 @@ class Terminated(SystemExit):
     """Raised by the SIGTERM handler of `dann train`: exit code 143 once the state is saved."""
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number(low: int):
+    """An argparse type: a whole number >= `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {low}, got {text!r}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int, seed = whole_number(1), whole_number(0)
 
 
 def batch_size(text: str) -> int:
@@ -90,17 +99,6 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def seed(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -311,7 +309,9 @@ def _evaluate_parser(sub) -> None:
     )
     evaluate.add_argument("--limit", type=positive_int, help="images (class-balanced subset)")
     evaluate.add_argument(
+        "--data-seed",
         "--seed",
+        dest="seed",
         type=seed,
         default=0,
         help="the data's random draw: the --limit subset, MNIST-M's and SynDigits' images (0)",
