@@ -1,0 +1,286 @@
+"""What dannlib.train.fit costs per step over bare loops of the same maths, same model, device.
+
+Loops, every one on the same recipe's net, with batches drawn as fit draws them (IndexStream
+indices into the training images, which live on the device, then to_float):
+
+- fit: dannlib.train.fit, no evaluation sets, no progress bar (timed between two of its
+  callbacks, so its set-up is left out);
+- fit, progress bar: the same with the tqdm bar on (drawn into a null stream);
+- dann_step loop: a bare loop of dannlib.train.dann_step (its isfinite check, .item() calls
+  and CPU-built domain labels included), no undo snapshot, no History;
+- no-sync loop: the same maths with no host sync (compiled_step.no_sync_step);
+- no-sync loop, compiled: that with the forward maths and losses under torch.compile.
+
+The loops take turns in blocks (A, B, C, A, B, C, ...), each continuing its own training, so a
+change of load reaches all alike; a loop's ms/step is the minimum and median of its blocks.
+Then the cost of each piece fit adds to a step, timed alone in microseconds: the undo
+snapshot (RNG state and batch-norm buffers), History.log_step, a disabled progress bar's
+update, the .item() calls, and drawing a batch.
+
+    python benchmarks/loop_overhead.py                    # CPU, course recipe
+    python benchmarks/loop_overhead.py --device cuda --recipe paper --no-compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compiled_step import compiled_dann_step, no_sync_step  # noqa: E402
+
+from dannlib.data.base import Domain, to_float  # noqa: E402
+from dannlib.data.loaders import IndexStream  # noqa: E402
+from dannlib.recipes import get_recipe  # noqa: E402
+from dannlib.train import History, _undone_if_raised, dann_step, fit  # noqa: E402
+
+LOOPS = ("fit", "fit, progress bar", "dann_step loop", "no-sync loop", "no-sync loop, compiled")
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class BareLoop:
+    """A loop of `step_fn` over fit-like batches; `run(n)` trains n more steps."""
+
+    def __init__(self, recipe, source: Domain, target: Domain, step_fn, seed: int = 0):
+        torch.manual_seed(seed)
+        self.config = recipe.config
+        self.model = recipe.build_model().to(source.x.device).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+        self.source, self.target, self.step_fn, self.k = source, target, step_fn, 0
+        self.streams = (IndexStream(len(source), 2 * seed), IndexStream(len(target), 2 * seed + 1))
+
+    def run(self, steps: int) -> None:
+        b = self.config.batch_size
+        for _ in range(steps):
+            x_lab, y_lab = self.source[self.streams[0].batch(self.k, b)]
+            x_unl, _ = self.target[self.streams[1].batch(self.k, b)]
+            batch = (to_float(x_lab), y_lab, to_float(x_unl))
+            self.step_fn(self.model, self.optimizer, batch, 1.0, self.config.lr)
+            self.k += 1
+
+
+class FitLoop:
+    """fit, `run(n)` times n of its steps, between its callbacks (set-up and warm-up excluded)."""
+
+    def __init__(self, recipe, source: Domain, target: Domain, progress: bool, warmup: int):
+        self.recipe, self.source, self.target = recipe, source, target
+        self.progress, self.warmup = progress, warmup
+        self.model = recipe.build_model().to(source.x.device)
+
+    def run(self, steps: int) -> tuple[float, float]:
+        """Wall and CPU seconds per step over `steps` steps after `warmup` steps of a fresh fit."""
+        device, stamps = self.source.x.device, {}
+
+        def clock(model, history, step) -> None:
+            sync(device)
+            stamps[step] = (time.perf_counter(), time.process_time())
+
+        config = self.recipe.config.replace(steps=self.warmup + steps, eval_every=self.warmup)
+        if steps % self.warmup:
+            raise ValueError("steps must be a multiple of the warm-up")
+        with contextlib.redirect_stderr(io.StringIO()):  # the bar, if on, draws into nothing
+            fit(
+                self.model,
+                self.source,
+                self.target,
+                config,
+                callback=clock,
+                progress=self.progress,
+                device=device,
+            )
+        (wall0, cpu0), (wall1, cpu1) = stamps[self.warmup], stamps[self.warmup + steps]
+        return (wall1 - wall0) / steps, (cpu1 - cpu0) / steps
+
+
+def build_loops(recipe, source, target, names, warmup: int) -> dict:
+    """The loops called `names`, warmed up (the compiled one compiles here)."""
+    loops = {}
+    for name in names:
+        if name.startswith("fit"):
+            loops[name] = FitLoop(recipe, source, target, name == "fit, progress bar", warmup)
+            continue
+        if name == "dann_step loop":
+            step_fn = dann_step
+        elif name == "no-sync loop":
+            step_fn = no_sync_step
+        else:
+            step_fn = compiled_dann_step()
+        loops[name] = BareLoop(recipe, source, target, step_fn)
+        loops[name].run(warmup)
+    return loops
+
+
+def time_block(loop, steps: int, device: torch.device) -> tuple[float, float]:
+    """Wall and CPU seconds per step of one block of `steps` steps."""
+    if isinstance(loop, FitLoop):
+        return loop.run(steps)
+    sync(device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    loop.run(steps)
+    sync(device)
+    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
+
+
+def measure_loops(loops: dict, rounds: int, steps: int, device: torch.device) -> dict:
+    """Wall and CPU ms/step (min and median over interleaved blocks) of every loop, and the
+    load around them. With one thread, CPU time leaves out the time other jobs took the core."""
+    blocks, load = {name: [] for name in loops}, [os.getloadavg()[0]]
+    for _ in range(rounds):
+        for name, loop in loops.items():
+            blocks[name].append(time_block(loop, steps, device))
+            load.append(os.getloadavg()[0])
+    out = {}
+    for name, b in blocks.items():
+        wall, cpu = [1000 * w for w, _ in b], [1000 * c for _, c in b]
+        out[name] = {
+            "wall_min": min(wall),
+            "wall_median": statistics.median(wall),
+            "cpu_min": min(cpu),
+            "cpu_median": statistics.median(cpu),
+        }
+    return {"ms_per_step": out, "load": (min(load), max(load))}
+
+
+def piece_costs(recipe, source: Domain, target: Domain, repeats: int) -> dict:
+    """Microseconds per call of each piece fit adds to a step, timed alone (median)."""
+    device = source.x.device
+    model = recipe.build_model().to(device).train()
+    history, b = History(), recipe.config.batch_size
+    stats = {"label_loss": 0.1, "domain_loss": 0.6, "domain_acc": 0.5, "lambda": 1.0, "lr": 1e-3}
+    scalars = [torch.rand((), device=device) for _ in range(3)]
+    streams = (IndexStream(len(source), 0), IndexStream(len(target), 1))
+
+    def undo_snapshot() -> None:
+        with _undone_if_raised(model, history):
+            pass
+
+    pieces = {
+        "undo snapshot (RNG state, batch-norm buffers)": undo_snapshot,
+        "History.log_step": lambda: history.log_step(step=1, **stats),
+        "disabled progress bar update": _disabled_bar_update(),
+        "isfinite check and 3 .item() (nothing queued)": lambda: (
+            bool(torch.isfinite(scalars[0])),
+            [s.item() for s in scalars],
+        ),
+        "domain labels built on the CPU, copied": lambda: torch.cat(
+            [torch.zeros(b), torch.ones(b)]
+        ).to(device),
+        "draw a batch (both domains)": lambda: (
+            to_float(source.x[streams[0].batch(7, b)]),
+            to_float(target.x[streams[1].batch(7, b)]),
+        ),
+    }
+    out = {}
+    for name, fn in pieces.items():
+        fn()
+        times = []
+        for _ in range(repeats):
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times.append(time.perf_counter() - t0)
+        out[name] = 1e6 * statistics.median(times)
+    return out
+
+
+def _disabled_bar_update():
+    """A disabled tqdm bar's update, as fit calls it with progress=False."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=10**9, disable=True)
+    return bar.update
+
+
+def on_device(domain: Domain, device: torch.device) -> Domain:
+    """`domain` with its tensors on `device`."""
+    return Domain(domain.x.to(device), domain.y.to(device), domain.info)
+
+
+def markdown(result: dict) -> str:
+    """The measurements as Markdown tables."""
+    ms, base = result["ms_per_step"], result["ms_per_step"].get("no-sync loop")
+    lines = [
+        f"| loop ({result['recipe']} recipe, {result['device']}) | wall ms/step, min | median "
+        "| CPU ms/step, min | median | over the no-sync loop (wall min / CPU median) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in ms.items():
+        over = "n/a"
+        if base:
+            over = f"{100 * (m['wall_min'] / base['wall_min'] - 1):+.1f}% / "
+            over += f"{100 * (m['cpu_median'] / base['cpu_median'] - 1):+.1f}%"
+        lines.append(
+            f"| {name} | {m['wall_min']:.2f} | {m['wall_median']:.2f} | {m['cpu_min']:.2f} | "
+            f"{m['cpu_median']:.2f} | {over} |"
+        )
+    lines += ["", "| piece fit adds per step, timed alone | µs |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in result["pieces_us"].items()]
+    low, high = result["load"]
+    lines += [
+        "",
+        f"{result['rounds']} blocks of {result['steps']} steps per loop, interleaved; torch "
+        f"{torch.__version__}, {result['threads']} thread(s); 1-minute load average "
+        f"{low:.1f}-{high:.1f}.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--recipe", default="course", choices=["course", "paper"])
+    parser.add_argument("--rounds", type=int, default=8, help="blocks per loop")
+    parser.add_argument("--steps", type=int, default=50, help="steps per block")
+    parser.add_argument("--warmup", type=int, default=10, help="steps before timing")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled loop")
+    parser.add_argument("--repeats", type=int, default=200, help="timed calls per piece")
+    parser.add_argument("--data", default=None, help="data root (default: $DANNLIB_DATA or data/)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    if min(args.rounds, args.steps, args.warmup, args.repeats) < 1 or args.steps % args.warmup:
+        parser.error(
+            "--rounds, --steps, --warmup and --repeats must be positive, and --steps a "
+            "multiple of --warmup"
+        )
+    from dannlib.data.registry import domain_pair
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    pair = domain_pair("mnist->mnist_m", root=args.data, test_limit=1000)
+    source, target = on_device(pair.source, device), on_device(pair.target, device)
+    recipe = get_recipe(args.recipe)
+    names = [n for n in LOOPS if not (args.no_compile and n.endswith("compiled"))]
+    loops = build_loops(recipe, source, target, names, args.warmup)
+    result = {
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "recipe": args.recipe,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "steps": args.steps,
+        **measure_loops(loops, args.rounds, args.steps, device),
+        "pieces_us": piece_costs(recipe, source, target, args.repeats),
+    }
+    print(markdown(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
