@@ -57,8 +57,9 @@ from reference_dann import train_reference  # noqa: E402
 from dannlib import fit, set_seed  # noqa: E402
 from dannlib.data.base import Domain, to_float  # noqa: E402
 from dannlib.data.registry import domain_pair  # noqa: E402
+from dannlib.evaluation import evaluate  # noqa: E402
 from dannlib.recipes import get_recipe  # noqa: E402
-from dannlib.train import dann_step, evaluate  # noqa: E402
+from dannlib.train import dann_step
 
 
 @dataclass(frozen=True)

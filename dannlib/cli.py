@@ -676,8 +676,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """`dann evaluate`."""
     from dannlib.checkpoint import load_checkpoint
     from dannlib.data.registry import load_domain
+    from dannlib.evaluation import evaluate
     from dannlib.predict import model_input
-    from dannlib.train import evaluate
 
     model, payload = load_checkpoint(args.checkpoint)
     size, channels = model_input(model)

@@ -50,22 +50,26 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILES[profile_name(name)]
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: the argument, else $DANNLIB_DATA, else the course's data folder.
+def course_folder(name: str) -> Path | None:
+    """`name` (e.g. data, checkpoints) in the course clone we are working in: the nearest of
+    the working directory and its parents that holds both `notebooks/` and `name`/, as a path
+    relative to the working directory (a notebook in notebooks/ and a command in the clone
+    share it). None outside a clone of the course."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / name).is_dir():
+            return Path(os.path.relpath(folder / name))
+    return None
 
-    The course's data folder is `data/` in the nearest of the working directory and its
-    parents that holds both `notebooks/` and `data/` (a clone of the course, so a notebook
-    in notebooks/ and a command in the clone share one cache); elsewhere (Colab: /content)
-    ./data, which the file browser shows.
-    """
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: the argument, else $DANNLIB_DATA, else the course's data folder
+    (course_folder("data")); elsewhere (Colab without the course: /content) ./data, which the
+    file browser shows."""
     chosen = root or os.environ.get("DANNLIB_DATA")
     if chosen:
         return Path(chosen).expanduser()
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / "notebooks").is_dir() and (folder / "data").is_dir():
-            return Path(os.path.relpath(folder / "data"))
-    return Path("data")
+    return course_folder("data") or Path("data")
 
 
 def set_seed(seed: int) -> torch.Generator:
@@ -76,9 +80,9 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def pick_device(preference: str | None = None) -> torch.device:
-    """`preference` if given, else cuda, then mps, then cpu."""
-    if preference:
+def pick_device(preference: str | torch.device | None = "auto") -> torch.device:
+    """`preference` if it names a device, else ("auto" or None) cuda, then mps, then cpu."""
+    if preference not in (None, "auto"):
         return torch.device(preference)
     if torch.cuda.is_available():
         return torch.device("cuda")

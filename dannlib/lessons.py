@@ -1,18 +1,30 @@
-"""Each lesson's sizes per profile, in one table.
+"""Each lesson's sizes per profile, in one table, and the lesson's switchboard (`setup`).
 
-A lesson's parameters cell leaves its sizes as None; the setup cell fills them from here
-(`settings("04", profile)`), and papermill can override any of them. scripts/train_checkpoints.py
-reads the same table, so the runs it saves are the runs the lessons ask for.
+A lesson's parameters cell holds PROFILE, SEED, THREADS, DEVICE, DATA and sizes that default to
+None; its setup cell calls `setup("04", profile=PROFILE, ...)`, which fills the sizes from
+here, applies the seed and thread count, picks the device and says what it chose
+(`.summary`). papermill can override any parameter. scripts/train_checkpoints.py reads the
+same table, so the runs it saves are the runs the lessons ask for.
 """
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from dannlib.config import get_profile
+import torch
 
-# train / test: images per domain (None: all); *_steps: optimisation steps of one run;
-# seeds: runs per method for the lesson's claims; embed: points per domain in 2-D plots
+from dannlib.config import get_profile, pick_device, set_seed
+from dannlib.data.validate import check_choice
+from dannlib.recipes import get_recipe
+from dannlib.saved_runs import SavedRun
+
+# The data a lesson runs on: "course", the course's own data (the same on every machine,
+# online or not: what the saved runs, claims and prose were made from), or "real", the
+# published datasets (downloaded; a GPU recommended).
+DATA_CHOICES = ("course", "real")
+
+MODES_SO_DANN = ("source_only", "dann")
+MODES_ALL = ("source_only", "dann", "target_only")
 OFFLINE_PAIRS_05 = [
     "syn_digits->mnist",
     "syn_digits->mnist_m",
@@ -20,7 +32,30 @@ OFFLINE_PAIRS_05 = [
     "mnist->uci_digits",
 ]
 
+# seeds: runs per method for the lesson's claims. Digit lessons: train / test: images per
+# domain (None: all); *_steps: optimisation steps of one run; embed: points per domain in 2-D
+# plots. Moons lessons: points per domain, steps (None: the moons recipe's).
 LESSONS: dict[str, dict[str, dict]] = {
+    "01": {
+        "quick": dict(points=500, seeds=5),
+        "default": dict(points=500, seeds=10),
+        "paper": dict(points=500, seeds=20),
+    },
+    "02": {
+        "quick": dict(steps=None, seeds=2),
+        "default": dict(steps=None, seeds=3),
+        "paper": dict(steps=None, seeds=5),
+    },
+    # sweep_angles x sweep_seeds: the angle sweep
+    "03": {
+        "quick": dict(points=300, steps=None, seeds=3, sweep_angles=[0, 35, 70], sweep_seeds=2),
+        "default": dict(
+            points=300, steps=None, seeds=5, sweep_angles=[0, 15, 30, 45, 60, 75, 90], sweep_seeds=3
+        ),
+        "paper": dict(
+            points=300, steps=None, seeds=10, sweep_angles=list(range(0, 91, 10)), sweep_seeds=5
+        ),
+    },
     "04": {
         "quick": dict(train=1000, test=500, paper_steps=300, course_steps=1000, seeds=2, embed=200),
         "default": dict(
@@ -46,9 +81,90 @@ LESSONS: dict[str, dict[str, dict]] = {
 }
 
 
+# The runs a lesson ships (scripts/train_checkpoints.py saves them, the lesson loads them):
+# recipe -> modes, and whether the weights are kept or only the History (curves and numbers).
+SAVED = {
+    "04": dict(recipes={"paper": MODES_SO_DANN, "course": MODES_ALL}, weights=True),
+    "05": dict(recipes={"course": MODES_SO_DANN}, weights=False),
+}
+EVALS_PER_RUN = 20  # a saved run is evaluated every steps // 20 steps
+
+
 def settings(lesson: str, profile: str | None = None) -> SimpleNamespace:
     """Lesson `lesson`'s sizes in `profile` (default: $DANNLIB_PROFILE), as attributes."""
     if lesson not in LESSONS:
         raise ValueError(f"no sizes for lesson {lesson!r}; lessons: {', '.join(LESSONS)}")
     name = get_profile(profile).name
-    return SimpleNamespace(profile=name, **LESSONS[lesson][name])
+    return SimpleNamespace(lesson=lesson, profile=name, **LESSONS[lesson][name])
+
+
+def saved_run(
+    s: SimpleNamespace, recipe: str, mode: str, seed: int, task: str | None = None
+) -> SavedRun:
+    """The run of lesson `s.lesson` with `recipe`, `mode` and `seed` (on `task`) at the sizes
+    in `s` (from `settings` or `setup`): its settings, file name and when a file matches."""
+    steps = getattr(s, f"{recipe}_steps", None) or s.steps
+    config = get_recipe(recipe).config.replace(
+        mode=mode, steps=steps, seed=seed, eval_every=max(steps // EVALS_PER_RUN, 1)
+    )
+    return SavedRun(s.lesson, config, task=task, weights=SAVED[s.lesson]["weights"])
+
+
+def saved_runs(lesson: str, profile: str | None = None, seeds=None) -> list[SavedRun]:
+    """Every run lesson `lesson` ships for `profile` (seeds: the profile's, from 0)."""
+    s = settings(lesson, profile)
+    seeds = range(s.seeds) if seeds is None else seeds
+    return [
+        saved_run(s, recipe, mode, seed, task)
+        for recipe, modes in SAVED[lesson]["recipes"].items()
+        for task in getattr(s, "pairs", [None])
+        for seed in seeds
+        for mode in modes
+    ]
+
+
+def setup(
+    lesson: str,
+    *,
+    profile: str | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    device: str | torch.device | None = "auto",
+    data: str = "course",
+    **sizes,
+) -> SimpleNamespace:
+    """A lesson's switchboard: its sizes in `profile` (a `sizes` entry that is not None wins),
+    `seed` set (Python, NumPy, torch) and `threads` applied, the device picked ("auto": CUDA,
+    else MPS, else CPU) and the data choice checked. Returns the settings as attributes, with
+    `seed_list` (the runs' seeds: seed, seed + 1, ...) and `summary`, one line to print."""
+    s = settings(lesson, profile)
+    unknown = sorted(set(sizes) - set(vars(s)))
+    if unknown:
+        raise TypeError(
+            f"lesson {lesson} has no size {', '.join(unknown)}; its sizes: "
+            + ", ".join(k for k in vars(s) if k != "profile")
+        )
+    check_choice("DATA", data, DATA_CHOICES)
+    for name, value in sizes.items():
+        if value is not None:
+            setattr(s, name, value)
+    torch.set_num_threads(threads)
+    set_seed(seed)
+    s.seed, s.threads, s.data = seed, threads, data
+    s.device = pick_device(device)
+    s.seed_list = list(range(seed, seed + s.seeds))
+    s.summary = (
+        f"lesson {lesson} | profile {s.profile} | data: {data} | device: "
+        f"{_describe(s.device, auto=device in (None, 'auto'))} | {threads} thread(s) | "
+        f"seeds {s.seed_list} | torch {torch.__version__}"
+    )
+    return s
+
+
+def _describe(device: torch.device, auto: bool) -> str:
+    """The device and why, for the setup line: 'cuda (NVIDIA T4)', 'cpu (no GPU found)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu" and auto:
+        return "cpu (no CUDA or MPS GPU found)"
+    return f"{device} ({'found' if auto else 'as asked'})"

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from dannlib.data.base import Domain, to_float
+from dannlib.evaluation import class_logits, evaluate
 from dannlib.models import DANN
-from dannlib.train import History, class_logits, evaluate, fit
+from dannlib.train import History, fit
 
 
 def predict(model: DANN, data: Domain | torch.Tensor, batch_size: int = 1000) -> torch.Tensor:

@@ -56,7 +56,12 @@ class DANN(nn.Module):
     @property
     def has_batchnorm(self) -> bool:
         """True if a batch-norm layer would mix domains when fed a concatenated batch."""
-        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
+        return bool(batchnorm_layers(self))
+
+
+def batchnorm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every batch-norm layer inside `module`, in order."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def _mlp(sizes: list[int], dropout: float = 0.0, batchnorm: bool = False) -> nn.Sequential:

@@ -27,9 +27,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from dannlib.data.registry import resize_images, to_channels
+from dannlib.evaluation import class_logits
 from dannlib.files import file_kind, one_line
 from dannlib.models import DANN
-from dannlib.train import class_logits
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
 CSV_COLUMNS = ("path", "label", "confidence", "error")
@@ -199,7 +199,7 @@ def classify(
     """(labels, probabilities of those labels) for a uint8 N x C x H x W batch.
 
     With `adapt_bn`, a batch-norm model normalises with the statistics of `images` as one
-    domain (dannlib.train.domain_batchnorm), as the course recipe evaluates.
+    domain (dannlib.evaluation.domain_batchnorm), as the course recipe evaluates.
     """
     probs = class_logits(model, images, batch_size, adapt_bn).softmax(1)
     confidence, labels = probs.max(1)

@@ -6,9 +6,11 @@ in one place is trained (and evaluated: `adapt_bn`) exactly as in the others.
 - "paper": the paper's MNIST network and schedules (Ganin et al. 2016): SGD with momentum 0.9,
   lr 0.01 annealed as 0.01 / (1 + 10 p)^0.75, lambda ramped 0 -> 1. No batch norm.
 - "course": the paper's MNIST network with batch norm and dropout ("modern"), Adam at 1e-3,
-  constant; each domain passes through batch norm on its own in training, so each evaluation
-  set is read with its own batch-norm statistics too (adapt_bn). Per-domain batch norm is an
-  adaptation method in itself: a fair baseline is this recipe with mode="source_only".
+  constant, 32 + 32 images a step (benchmarks/: 0.90 on MNIST-M sooner than with 64 + 64,
+  and a higher plateau). Each domain passes through batch norm on its own in training, so
+  each evaluation set is read with its own batch-norm statistics too (adapt_bn). Per-domain
+  batch norm is an adaptation method in itself: a fair baseline is this recipe with
+  mode="source_only".
 - "moons": the toy net of lessons 02, 03 and 06 on the rotated two moons.
 """
 
@@ -55,10 +57,15 @@ RECIPES = {
         "course",
         "modern",
         TrainConfig(
-            optimizer="adam", lr=1e-3, lr_schedule="constant", adapt_bn=True, recipe="course"
+            batch_size=32,
+            optimizer="adam",
+            lr=1e-3,
+            lr_schedule="constant",
+            adapt_bn=True,
+            recipe="course",
         ),
-        "the paper's MNIST net with batch norm and dropout, Adam 1e-3; each domain read with "
-        "its own batch-norm statistics",
+        "the paper's MNIST net with batch norm and dropout, Adam 1e-3, 32 + 32 images a step; "
+        "each domain read with its own batch-norm statistics",
     ),
     "moons": Recipe(
         "moons",

@@ -3,7 +3,7 @@
     python scripts/check_claims.py --seeds 11 12 --threads 2           # what .ci/run does
     python scripts/check_claims.py --seeds 5 --threads 1 --only 03 04  # a subset
 
-Each lesson asserts its claims (dannlib.checks.claim) averaged over the seeds SEED, SEED+1, ...
+Each lesson asserts its claims (dannlib.claims.claim) averaged over the seeds SEED, SEED+1, ...
 This runs each lesson once per --seeds value (papermill sets SEED and THREADS; the quick profile
 unless --profile says otherwise) and fails if any claim or cell fails. CPUs differ in their
 floating-point paths, so a claim that holds only for the committed trajectory fails here.

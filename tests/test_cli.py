@@ -16,8 +16,9 @@ from dannlib.cli import COMMANDS, build_parser, main
 from dannlib.config import get_profile
 from dannlib.data.base import Domain
 from dannlib.data.registry import load_domain
+from dannlib.evaluation import evaluate
 from dannlib.models import build_model
-from dannlib.train import evaluate, fit
+from dannlib.train import fit
 
 TRAIN = ["train", "--source", "mnist", "--target", "mnist_m"]
 

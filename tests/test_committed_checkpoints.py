@@ -9,9 +9,9 @@ import torch
 
 from dannlib.checkpoint import FORMAT, load_checkpoint
 from dannlib.data import domain_pair
+from dannlib.evaluation import evaluate
 from dannlib.lessons import settings
-from dannlib.pretrained import data_note
-from dannlib.train import evaluate
+from dannlib.train import data_note
 
 CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
 TOLERANCE = 0.005

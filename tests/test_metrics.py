@@ -6,6 +6,7 @@ import torch
 
 from dannlib.data.base import Domain
 from dannlib.data.toy import moons
+from dannlib.evaluation import evaluate
 from dannlib.metrics import (
     confusion_matrix,
     predict,
@@ -14,7 +15,7 @@ from dannlib.metrics import (
     self_label,
 )
 from dannlib.models import build_model
-from dannlib.train import evaluate, fit
+from dannlib.train import fit
 
 
 def _trained_toy(seed: int = 0):
@@ -159,25 +160,9 @@ def test_reverse_validation_refuses_target_only():
         )
 
 
-def test_check_proxy_a_distance_accepts_right_and_names_mistakes():
-    from dannlib.checks import CheckFailed, check_proxy_a_distance
-
-    def right(a, b):
-        return proxy_a_distance(a, b).distance
-
-    def with_accuracy(a, b):
-        return 2 * (1 - 2 * (1 - proxy_a_distance(a, b).error))
-
-    assert check_proxy_a_distance(right).startswith("OK")
-    with pytest.raises(CheckFailed, match="accuracy"):
-        check_proxy_a_distance(with_accuracy)
-    with pytest.raises(CheckFailed, match="expected"):
-        check_proxy_a_distance(lambda a, b: 1.0)
-
-
 def test_self_label_reads_batch_norm_as_training_did_when_asked():
+    from dannlib.evaluation import class_logits
     from dannlib.metrics import self_label
-    from dannlib.train import class_logits
 
     torch.manual_seed(0)
     model = build_model("modern")

@@ -139,11 +139,11 @@ def test_at_least_two_exercises_with_checkers(nb):
         exercises += bool(
             check is not None
             and "solution" in tags(cells[solution])
-            and "checks.check_" in cells[check].source
+            and "exercises.check_" in cells[check].source
         )
     assert exercises >= 2, (
         f"{path.name}: {exercises} exercise(s) with stub, hidden solution and a check cell "
-        "calling dannlib.checks; every lesson needs at least two"
+        "calling dannlib.exercises; every lesson needs at least two"
     )
 
 

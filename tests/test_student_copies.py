@@ -154,8 +154,8 @@ def test_committed_student_copy_is_current_and_complete(path):
     )
     for tag in ("raises-exception", "parameters"):
         assert [c.source for c in tagged(copy, tag)] == [c.source for c in tagged(lesson, tag)]
-    checks = [c.source for c in lesson.cells if "checks.check_" in c.source]
-    assert [c.source for c in copy.cells if "checks.check_" in c.source] == [
+    checks = [c.source for c in lesson.cells if "exercises.check_" in c.source]
+    assert [c.source for c in copy.cells if "exercises.check_" in c.source] == [
         s for s in checks if s not in [c.source for c in tagged(lesson, "solution")]
     ]
 

@@ -7,12 +7,8 @@ from dannlib import build_model, fit, set_seed
 from dannlib.data.base import Domain, to_float
 from dannlib.data.loaders import IndexStream, steps_per_epoch
 from dannlib.data.toy import moons_pair
-from dannlib.train import (
-    History,
-    TrainingDiverged,
-    domain_batchnorm,
-    evaluate,
-)
+from dannlib.evaluation import domain_batchnorm, evaluate
+from dannlib.train import History, TrainingDiverged
 
 MOONS = dict(steps=1500, batch_size=32, lr=0.1, lr_schedule="constant", lambda_max=2.0)
 

@@ -10,8 +10,9 @@ from dannlib.checkpoint import read_checkpoint
 from dannlib.data.base import Domain, to_float
 from dannlib.data.loaders import IndexStream
 from dannlib.data.toy import moons_pair
+from dannlib.evaluation import evaluate
 from dannlib.recipes import RECIPES, get_recipe
-from dannlib.train import TrainConfig, dann_step, evaluate, fit
+from dannlib.train import TrainConfig, dann_step, fit
 
 
 def _moons():

@@ -6,9 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from dannlib.checks import CheckFailed, check_domain_features
 from dannlib.data.base import to_float
-from dannlib.train import extract_features
+from dannlib.evaluation import extract_features
+from dannlib.exercises import CheckFailed
+from dannlib.exercises.lesson04 import check_domain_features, check_proxy_a_distance
+from dannlib.metrics import proxy_a_distance
 
 
 def _bn_layers(model):
@@ -63,3 +65,17 @@ def test_dropout_left_on_is_named():
 
     with pytest.raises(CheckFailed, match="dropout"):
         check_domain_features(with_dropout)
+
+
+def test_check_proxy_a_distance_accepts_right_and_names_mistakes():
+    def right(a, b):
+        return proxy_a_distance(a, b).distance
+
+    def with_accuracy(a, b):
+        return 2 * (1 - 2 * (1 - proxy_a_distance(a, b).error))
+
+    assert check_proxy_a_distance(right).startswith("OK")
+    with pytest.raises(CheckFailed, match="accuracy"):
+        check_proxy_a_distance(with_accuracy)
+    with pytest.raises(CheckFailed, match="expected"):
+        check_proxy_a_distance(lambda a, b: 1.0)

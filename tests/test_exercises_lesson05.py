@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dannlib.checks import CheckFailed, check_curve_summary, check_paired_gain
+from dannlib.exercises import CheckFailed
+from dannlib.exercises.lesson05 import check_curve_summary, check_paired_gain
 
 
 def _gain(ddof=1, sign=1, sqrt_n=True, paired=True):
