@@ -59,7 +59,7 @@ from dannlib.data.base import Domain, to_float  # noqa: E402
 from dannlib.data.registry import domain_pair  # noqa: E402
 from dannlib.evaluation import evaluate  # noqa: E402
 from dannlib.recipes import get_recipe  # noqa: E402
-from dannlib.train import dann_step
+from dannlib.train import dann_step  # noqa: E402
 
 
 @dataclass(frozen=True)

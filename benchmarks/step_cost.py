@@ -4,25 +4,26 @@ A variant is JSON: "batch" (images per domain and step, default: the course reci
 "threads" (intra-op threads, 1), "interop" (inter-op threads, 1), "memory" ("channels_last",
 the inputs as dannlib.data.base.to_float gives them; "model_channels_last", the weights too;
 "contiguous", NCHW inputs), "compile" (torch.compile the step's forward maths and losses,
-false), "bf16" (the step under CPU autocast to
-bfloat16, false) and "side_by_side" (that many copies of the run at once, one process each, 1).
+false), "bf16" (the step under CPU autocast to bfloat16, false), "omp_wait" (OMP_WAIT_POLICY
+of its processes: "passive", idle threads sleep, or "active", they spin; default: this
+process's environment) and "side_by_side" (that many copies at once, one process each, 1).
 
-    python benchmarks/step_cost.py --variant '{"threads": 1}' '{"threads": 2}' \
-        '{"threads": 1, "side_by_side": 2}'
+    python benchmarks/step_cost.py --variant '{"threads": 2}' '{"side_by_side": 2}'
 
 Every variant lives in its own worker processes, started once with its thread settings, and
 the variants take turns, block by block (A, B, C, A, B, C, ...), so a change in the load of a
 shared machine reaches every variant alike; a variant's ms/step is the minimum and the median
 over its blocks, with the 1-minute load average before and after. Its CPU ms/step (summed over
-its threads) leaves out the time other jobs held the core: with one thread, the step's cost on
-an unshared core, roughly. A step is dannlib's
-dann_step on a fresh batch of real images (the course net, Adam); side-by-side copies train
-independent models and report each copy's ms/step while all of them run.
+its threads) leaves out the time other jobs held the core: with one thread, roughly the
+step's cost on an unshared core. A step is dannlib's dann_step on a fresh batch of real
+images (the course net, Adam); side-by-side copies train independent models and report each
+copy's ms/step while all of them run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -42,6 +43,7 @@ DEFAULTS = {
     "memory": "channels_last",
     "compile": False,
     "bf16": False,
+    "omp_wait": None,
     "side_by_side": 1,
 }
 MEMORY = ("channels_last", "model_channels_last", "contiguous")
@@ -58,6 +60,8 @@ def parse_variant(text: str) -> dict:
         from dannlib.recipes import get_recipe
 
         variant["batch"] = get_recipe("course").config.batch_size
+    if variant["omp_wait"] not in (None, "passive", "active"):
+        raise ValueError(f"omp_wait must be passive or active, got {variant['omp_wait']!r}")
     if variant["memory"] not in MEMORY:
         raise ValueError(f"memory must be one of {MEMORY}, got {variant['memory']!r}")
     for key in ("batch", "threads", "interop", "side_by_side"):
@@ -78,6 +82,8 @@ def name(variant: dict) -> str:
         parts.append("compiled")
     if v["bf16"]:
         parts.append("bf16 autocast")
+    if v["omp_wait"]:
+        parts.append(f"OMP {v['omp_wait']}")
     if v["side_by_side"] > 1:
         parts.append(f"{v['side_by_side']} side by side")
     return ", ".join(parts)
@@ -143,16 +149,32 @@ def _worker(conn, variant: dict, data: dict, seed: int) -> None:
         conn.send(((time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps))
 
 
+@contextlib.contextmanager
+def _environment(key: str, value: str | None):
+    """Inside the block, environment variable `key` is `value` (unchanged if None)."""
+    old = os.environ.get(key)
+    if value is not None:
+        os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
 def measure(variants: list[dict], rounds: int, steps: int, data: dict) -> list[dict]:
     """Interleaved blocks of `steps` steps, `rounds` per variant: ms/step min, median, load."""
     ctx = mp.get_context("spawn")
     groups = []
     for v in variants:
         pipes = []
-        for copy in range(v["side_by_side"]):
-            parent, child = ctx.Pipe()
-            ctx.Process(target=_worker, args=(child, v, data, copy), daemon=True).start()
-            pipes.append(parent)
+        with _environment("OMP_WAIT_POLICY", v["omp_wait"]):  # read when a process starts
+            for copy in range(v["side_by_side"]):
+                parent, child = ctx.Pipe()
+                ctx.Process(target=_worker, args=(child, v, data, copy), daemon=True).start()
+                pipes.append(parent)
         groups.append(pipes)
     for pipes in groups:
         for p in pipes:
