@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| variant | " + " | ".join(f"steps to {t:.2f}" for t in THRESHOLDS) + " | best |")
     print("|---" * (len(THRESHOLDS) + 2) + "|")
     for text in args.variant:
-        runs = [steps_to(pair, json.loads(text), s, args.eval_every) for s in range(args.seeds)]
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(steps_to(pair, json.loads(text), seed, args.eval_every))
+            print(f"{text}, seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
         cells = []
         for t in THRESHOLDS:
             hit = [r["hits"][t] for r in runs]

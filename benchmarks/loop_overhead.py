@@ -18,7 +18,7 @@ snapshot (RNG state and batch-norm buffers), History.log_step, a disabled progre
 update, the .item() calls, and drawing a batch.
 
     python benchmarks/loop_overhead.py                    # CPU, course recipe
-    python benchmarks/loop_overhead.py --device cuda --recipe paper --no-compile
+    python benchmarks/loop_overhead.py --device cuda --compile-mode reduce-overhead
 """
 
 from __future__ import annotations
@@ -106,8 +106,9 @@ class FitLoop:
         return (wall1 - wall0) / steps, (cpu1 - cpu0) / steps
 
 
-def build_loops(recipe, source, target, names, warmup: int) -> dict:
-    """The loops called `names`, warmed up (the compiled one compiles here)."""
+def build_loops(recipe, source, target, names, warmup: int, compile_mode: str = "default"):
+    """The loops called `names`, warmed up (the compiled one compiles here, in `compile_mode`:
+    torch.compile's mode; "reduce-overhead" adds CUDA graphs on a GPU)."""
     loops = {}
     for name in names:
         if name.startswith("fit"):
@@ -118,7 +119,7 @@ def build_loops(recipe, source, target, names, warmup: int) -> dict:
         elif name == "no-sync loop":
             step_fn = no_sync_step
         else:
-            step_fn = compiled_dann_step()
+            step_fn = compiled_dann_step(mode=compile_mode)
         loops[name] = BareLoop(recipe, source, target, step_fn)
         loops[name].run(warmup)
     return loops
@@ -234,8 +235,8 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"{result['rounds']} blocks of {result['steps']} steps per loop, interleaved; torch "
-        f"{torch.__version__}, {result['threads']} thread(s); 1-minute load average "
-        f"{low:.1f}-{high:.1f}.",
+        f"{torch.__version__}, {result['threads']} thread(s), torch.compile mode "
+        f"{result['compile_mode']}; 1-minute load average {low:.1f}-{high:.1f}.",
     ]
     return "\n".join(lines)
 
@@ -249,6 +250,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=10, help="steps before timing")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-compile", action="store_true", help="leave out the compiled loop")
+    parser.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+        help="torch.compile's mode; reduce-overhead: CUDA graphs on a GPU",
+    )
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per piece")
     parser.add_argument("--data", default=None, help="data root (default: $DANNLIB_DATA or data/)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -266,10 +273,11 @@ def main(argv: list[str] | None = None) -> dict:
     source, target = on_device(pair.source, device), on_device(pair.target, device)
     recipe = get_recipe(args.recipe)
     names = [n for n in LOOPS if not (args.no_compile and n.endswith("compiled"))]
-    loops = build_loops(recipe, source, target, names, args.warmup)
+    loops = build_loops(recipe, source, target, names, args.warmup, args.compile_mode)
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "recipe": args.recipe,
+        "compile_mode": None if args.no_compile else args.compile_mode,
         "threads": args.threads,
         "rounds": args.rounds,
         "steps": args.steps,

