@@ -85,6 +85,12 @@ METHODS = {
     "course-bf16-1-thread": Method(
         "dannlib DANN, course recipe, bf16 autocast, 1 thread", "course", threads=1, bf16=True
     ),
+    "course-16-1-thread": Method(
+        "dannlib DANN, course recipe, 1 thread, batch size changed",
+        "course",
+        {"batch_size": 16},
+        threads=1,
+    ),
     "course-64": Method(
         "dannlib DANN, course recipe, batch size changed", "course", {"batch_size": 64}
     ),
@@ -106,6 +112,7 @@ COLORS = {
     "course-1-thread": "#e377c2",
     "course-bf16": "#17becf",
     "course-bf16-1-thread": "#1f77b4",
+    "course-16-1-thread": "#d62728",
     "course-64": "#bcbd22",
     "course-source-only": "#7f7f7f",
     "paper": "#8c564b",
@@ -178,10 +185,12 @@ def fit_timed(
         if trained >= seconds or acc >= stop_at:
             raise _BudgetSpent
 
-    with (
-        contextlib.suppress(_BudgetSpent),
-        torch.autocast(device.type, dtype=torch.bfloat16, enabled=method.bf16),
-    ):
+    # autocast's cache of cast weights lives as long as its block: with the cache on, every
+    # step of the run would compute with the weights as they were at the first step
+    bf16 = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=method.bf16, cache_enabled=False
+    )
+    with contextlib.suppress(_BudgetSpent), bf16:
         fit(model, source, target, config, callback=clock, progress=False, device=device)
     return curve, evaluating[0]
 

@@ -11,6 +11,7 @@ import torch
 
 import dannlib.train
 from dannlib.data.base import to_float
+from dannlib.models import eval_mode
 from dannlib.recipes import get_recipe
 from dannlib.schedules import dann_lambda
 from dannlib.train import dann_step
@@ -144,22 +145,26 @@ def test_a_method_with_a_thread_cap_runs_with_at_most_that_many():
     assert run.threads_for("course", 2) == 2 and run.threads_for("published", 2) == 2
 
 
-def test_bf16_autocast_trains_the_step_in_bfloat16_and_evaluates_in_float32(monkeypatch):
+def test_bf16_autocast_trains_each_step_in_bfloat16_with_its_current_weights(monkeypatch):
     seen = []
 
     def spy(model, optimizer, batch, lam, lr):
-        seen.append(model.features(batch[0]).dtype)
+        with eval_mode(model):  # no dropout: two forward passes comparable
+            out = model.features(batch[0])
+            with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+                fresh = model.features(batch[0])  # weights cast now, not cached earlier
+        seen.append((out.dtype, torch.equal(out, fresh)))
         return dann_step(model, optimizer, batch, lam, lr)
 
     monkeypatch.setattr(dannlib.train, "dann_step", spy)
     pair = run.domain_pair("mnist->mnist_m", test_limit=50, limit=64)
     method = run.METHODS["course-bf16"]
     curve, _ = run.fit_timed(method, pair, 2, 0, 2, 100, test=pair.target_test)
-    assert seen == [torch.bfloat16, torch.bfloat16]
+    assert seen == [(torch.bfloat16, True)] * 2  # step 2 computes with step 1's update
     assert [k for _, k, _ in curve] == [0, 2] and all(0 <= a <= 1 for _, _, a in curve)
     seen.clear()
     run.fit_timed(run.METHODS["course"], pair, 1, 0, 1, 100)
-    assert seen == [torch.float32]
+    assert seen == [(torch.float32, False)]  # float32, unlike a bf16 pass
 
 
 def test_the_command_line_refuses_a_non_positive_budget():
