@@ -101,7 +101,7 @@ METHODS = {
     "published": Method("published recipe (reference, ported)"),
     "textbook": Method("textbook loop, paper recipe"),
 }
-DEFAULT_METHODS = ("course", "course-bf16-1-thread", "published")
+DEFAULT_METHODS = ("course", "course-1-thread", "course-16-1-thread", "published")
 REFERENCE = "published"
 CPU = torch.device("cpu")
 THRESHOLDS = (0.80, 0.90, 0.93)
@@ -230,6 +230,22 @@ def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_step
 def threads_for(name: str, threads: int) -> int:
     """The threads a method runs with when the group has `threads`: its cap, if lower."""
     return min(threads, METHODS[name].threads or threads)
+
+
+def methods_for(names: list[str], threads: int) -> list[str]:
+    """The methods to run with `threads` threads: a method whose thread cap does not bind is
+    left out when the same training without the cap is among `names` (it would repeat it)."""
+
+    def training(name: str) -> tuple:
+        m = METHODS[name]
+        return m.recipe, tuple(sorted(m.changes.items())), m.bf16
+
+    uncapped = {training(n) for n in names if METHODS[n].threads is None}
+    return [
+        n
+        for n in names
+        if METHODS[n].threads is None or METHODS[n].threads < threads or training(n) not in uncapped
+    ]
 
 
 def label(name: str) -> str:
@@ -449,9 +465,9 @@ def benchmark(args, command: str) -> dict:
         "threads": {},
     }
     for threads in args.threads:
-        runs = {m: [] for m in args.methods}
+        runs = {m: [] for m in methods_for(args.methods, threads)}
         for seed in range(args.seeds):
-            for m in args.methods:
+            for m in runs:
                 used = threads_for(m, threads)
                 torch.set_num_threads(used)
                 run = partial(

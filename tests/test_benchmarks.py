@@ -145,6 +145,13 @@ def test_a_method_with_a_thread_cap_runs_with_at_most_that_many():
     assert run.threads_for("course", 2) == 2 and run.threads_for("published", 2) == 2
 
 
+def test_a_capped_method_that_would_repeat_an_uncapped_one_is_left_out():
+    names = ["course", "course-1-thread", "course-16-1-thread", "published"]
+    assert run.methods_for(names, 2) == names
+    assert run.methods_for(names, 1) == ["course", "course-16-1-thread", "published"]
+    assert run.methods_for(["course-1-thread", "published"], 1) == ["course-1-thread", "published"]
+
+
 def test_bf16_autocast_trains_each_step_in_bfloat16_with_its_current_weights(monkeypatch):
     seen = []
 
