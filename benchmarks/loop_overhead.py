@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compiled_step import compiled_dann_step, no_sync_step  # noqa: E402
+from run import on_device, sync  # noqa: E402
 
 from dannlib.data.base import Domain, to_float  # noqa: E402
 from dannlib.data.loaders import IndexStream  # noqa: E402
@@ -44,12 +45,6 @@ from dannlib.recipes import get_recipe  # noqa: E402
 from dannlib.train import History, _undone_if_raised, dann_step, fit  # noqa: E402
 
 LOOPS = ("fit", "fit, progress bar", "dann_step loop", "no-sync loop", "no-sync loop, compiled")
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (a no-op on the CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class BareLoop:
@@ -169,8 +164,15 @@ def piece_costs(recipe, source: Domain, target: Domain, repeats: int) -> dict:
         with _undone_if_raised(model, history):
             pass
 
+    buffers = list(model.buffers())
+    kept = [b.clone() for b in buffers]
+
     pieces = {
         "undo snapshot (RNG state, batch-norm buffers)": undo_snapshot,
+        "the same into kept copies (proposed: one torch._foreach_copy_)": lambda: (
+            torch.get_rng_state(),
+            torch._foreach_copy_(kept, buffers),
+        ),
         "History.log_step": lambda: history.log_step(step=1, **stats),
         "disabled progress bar update": _disabled_bar_update(),
         "isfinite check and 3 .item() (nothing queued)": lambda: (
@@ -205,11 +207,6 @@ def _disabled_bar_update():
 
     bar = tqdm(total=10**9, disable=True)
     return bar.update
-
-
-def on_device(domain: Domain, device: torch.device) -> Domain:
-    """`domain` with its tensors on `device`."""
-    return Domain(domain.x.to(device), domain.y.to(device), domain.info)
 
 
 def markdown(result: dict) -> str:
