@@ -510,7 +510,7 @@ def _exit_143(signum, frame) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`dann train`."""
-    from dannlib.config import get_profile
+    from dannlib.lessons import get_profile
     from dannlib.recipes import get_recipe
 
     profile, recipe = get_profile(args.profile), get_recipe(args.recipe)

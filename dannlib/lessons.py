@@ -1,5 +1,7 @@
 """Each lesson's sizes per profile, in one table, and the lesson's switchboard (`setup`).
 
+The table is the only one: the `dann` command's profile sizes are lesson 04's (`get_profile`).
+
 A lesson's parameters cell holds PROFILE, SEED, THREADS, DEVICE, DATA and sizes that default to
 None; its setup cell calls `setup("04", profile=PROFILE, ...)`, which fills the sizes from
 here, applies the seed and thread count, picks the device and says what it chose
@@ -9,11 +11,12 @@ same table, so the runs it saves are the runs the lessons ask for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 
-from dannlib.config import get_profile, pick_device, set_seed
+from dannlib.config import pick_device, profile_name, set_seed
 from dannlib.data.validate import check_choice
 from dannlib.recipes import get_recipe
 from dannlib.saved_runs import SavedRun
@@ -94,8 +97,26 @@ def settings(lesson: str, profile: str | None = None) -> SimpleNamespace:
     """Lesson `lesson`'s sizes in `profile` (default: $DANNLIB_PROFILE), as attributes."""
     if lesson not in LESSONS:
         raise ValueError(f"no sizes for lesson {lesson!r}; lessons: {', '.join(LESSONS)}")
-    name = get_profile(profile).name
+    name = profile_name(profile)
     return SimpleNamespace(lesson=lesson, profile=name, **LESSONS[lesson][name])
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What `dann train --profile NAME` trains by default: lesson 04's course-recipe run in
+    that profile (images per domain for training and testing, None: all; steps)."""
+
+    name: str
+    digits_train: int | None
+    digits_test: int | None
+    digits_steps: int
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The sizes of profile `name` (default: $DANNLIB_PROFILE, else 'default') for one digit
+    run, taken from lesson 04's row of LESSONS."""
+    s = settings("04", name)
+    return Profile(s.profile, s.train, s.test, s.course_steps)
 
 
 def saved_run(

@@ -10,6 +10,7 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from dannlib.common import as_numpy, as_rows
 from dannlib.models import eval_mode
 from dannlib.train import History
 
@@ -64,14 +65,9 @@ def plot_history(histories: dict[str, History], keys=None, axes=None, colors=Non
 CLASS_MARKERS = ("o", "^")  # class 0, class 1 in 2-D scatter plots
 
 
-def _array(x) -> np.ndarray:
-    """A NumPy array from a tensor or array-like."""
-    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-
-
 def grid_points(points, margin: float = 0.5, n: int = 200):
     """An n x n grid over the box around `points` (N x 2) plus `margin`: (xx, yy, n*n x 2 array)."""
-    points = _array(points)
+    points = as_numpy(points)
     lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
@@ -92,7 +88,7 @@ def plot_points(
     ax, x, y=None, domain: str = "source", label: str | None = None, sizes=None, alpha: float = 0.7
 ):
     """Scatter 2-D points in their domain's colour; classes as circles / triangles (no y: dots)."""
-    x = _array(x)
+    x = as_numpy(x)
     color = DOMAIN_COLORS[domain]
     label = domain if label is None else label
     if y is None:
@@ -106,8 +102,8 @@ def plot_points(
             edgecolors="none",
         )
         return ax
-    y = _array(y)
-    sizes = np.full(len(x), 16.0) if sizes is None else np.broadcast_to(_array(sizes), len(x))
+    y = as_numpy(y)
+    sizes = np.full(len(x), 16.0) if sizes is None else np.broadcast_to(as_numpy(sizes), len(x))
     for k, marker in enumerate(CLASS_MARKERS):
         m = y == k
         ax.scatter(
@@ -157,7 +153,7 @@ def plot_weight_histogram(ax, weights: dict, bins: int = 40):
 
     Entries are coloured along viridis (not the source/target colours): pass them in order.
     """
-    logs = {k: np.log10(np.clip(_array(w), 1e-12, None)) for k, w in weights.items()}
+    logs = {k: np.log10(np.clip(as_numpy(w), 1e-12, None)) for k, w in weights.items()}
     lo = min(v.min() for v in logs.values())
     hi = max(v.max() for v in logs.values())
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
@@ -177,7 +173,7 @@ def pca_2d(*feature_sets) -> list[np.ndarray]:
     """
     from sklearn.decomposition import PCA
 
-    sets = [_array(f).reshape(len(f), -1).astype(np.float64) for f in feature_sets]
+    sets = [as_rows(f) for f in feature_sets]
     stacked = np.vstack(sets)
     if stacked.shape[1] < 2:
         raise ValueError(f"PCA to 2-D needs features of dimension >= 2, got {stacked.shape[1]}")
@@ -187,7 +183,7 @@ def pca_2d(*feature_sets) -> list[np.ndarray]:
 
 def plot_mean_spread(ax, x, values, label: str, color=None, marker: str = "o"):
     """Mean over seeds (rows of `values`, seeds x len(x)) as a line, +- one std as a band."""
-    values = np.atleast_2d(_array(values)).astype(np.float64)
+    values = np.atleast_2d(as_numpy(values)).astype(np.float64)
     mean, std = values.mean(axis=0), values.std(axis=0)
     (line,) = ax.plot(x, mean, marker=marker, color=color, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
