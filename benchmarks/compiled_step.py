@@ -1,10 +1,9 @@
-"""dann_step's maths with the forward pass and losses under torch.compile (the launch-bound lever).
+"""dannlib's dann_step with its forward pass and losses under torch.compile (the launch-bound
+lever), for step_cost.py and loop_overhead.py to measure; not used by dannlib.
 
-The same update as dannlib.train.dann_step for a batch-norm network (each domain in its own
-forward pass, label cross-entropy plus domain binary cross-entropy behind the gradient
-reversal, one backward pass, one optimiser step), but no host syncs: no isfinite check and no
-.item(); lambda goes in as a tensor so a new value does not recompile. Used by step_cost.py
-and loop_overhead.py to measure what compilation buys; not used by dannlib.
+The same update as dannlib.steps.dann_step, built from the same parts (features,
+adversarial_loss, minimise), and a step function fit can run (`fit(..., step=...)`); lambda
+goes into the compiled part as a tensor, so a new value each step does not recompile.
 """
 
 from __future__ import annotations
@@ -13,41 +12,35 @@ import torch
 import torch.nn.functional as F
 
 from dannlib.models import DANN
+from dannlib.steps import Step, adversarial_loss, features, minimise, set_lr
 
 
 def losses(model: DANN, x_lab, y_lab, x_unl, lam: torch.Tensor):
-    """(total loss, label loss, domain loss, domain logits) of one DANN step, as dann_step."""
-    if model.has_batchnorm:
-        f_lab, f_unl = model.features(x_lab), model.features(x_unl)
-    else:
-        f_lab, f_unl = model.features(torch.cat([x_lab, x_unl])).split([len(x_lab), len(x_unl)])
+    """dann_step's label loss, domain loss and domain accuracy."""
+    f_lab, f_unl = features(model, x_lab, x_unl)
     label_loss = F.cross_entropy(model.label_head(f_lab), y_lab)
-    domain = torch.cat(
-        [x_lab.new_zeros(len(x_lab)), x_unl.new_ones(len(x_unl))]
-    )  # built on the inputs' device
-    domain_logit = model.domain_logit(torch.cat([f_lab, f_unl]), lam)
-    domain_loss = F.binary_cross_entropy_with_logits(domain_logit, domain)
-    return label_loss + domain_loss, label_loss, domain_loss, domain_logit
+    domain_loss, domain_acc = adversarial_loss(model, f_lab, f_unl, lam)
+    return label_loss, domain_loss, domain_acc
 
 
-def no_sync_step(model: DANN, optimizer, batch, lam, lr, losses_fn=losses) -> torch.Tensor:
-    """One update with no host sync; returns the (device) loss. `losses_fn`: eager or compiled."""
-    x_lab, y_lab, x_unl = batch
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    lam = torch.as_tensor(lam, dtype=x_lab.dtype, device=x_lab.device)
-    loss = losses_fn(model, x_lab, y_lab, x_unl, lam)[0]
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
-def compiled_dann_step(**compile_options):
-    """A step function (dann_step's signature) whose forward and losses run compiled."""
+def compiled_dann_step(**compile_options) -> Step:
+    """A step function (dann_step's signature and statistics) whose forward pass and losses
+    run under torch.compile(`compile_options`)."""
     compiled = torch.compile(losses, dynamic=False, **compile_options)
 
-    def step(model, optimizer, batch, lam, lr):
-        return no_sync_step(model, optimizer, batch, lam, lr, compiled)
+    def step(model, optimizer, batch, lam, lr) -> dict:
+        x_lab, y_lab, x_unl = batch
+        set_lr(optimizer, lr)
+        lam_t = torch.as_tensor(lam, dtype=x_lab.dtype, device=x_lab.device)
+        label_loss, domain_loss, domain_acc = compiled(model, x_lab, y_lab, x_unl, lam_t)
+        minimise(optimizer, label_loss + domain_loss)
+        return {
+            "label_loss": label_loss.detach(),
+            "domain_loss": domain_loss.detach(),
+            "domain_acc": domain_acc,
+            "lambda": float(lam),
+            "lr": float(lr),
+        }
 
+    step.__name__ = "compiled_dann_step"
     return step

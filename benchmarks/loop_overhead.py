@@ -1,21 +1,23 @@
-"""What dannlib.train.fit costs per step over bare loops of the same maths, same model, device.
+"""What dannlib.train.fit costs per step over a bare loop of the same step, same model, device.
 
 Loops, every one on the same recipe's net, with batches drawn as fit draws them (IndexStream
-indices into the training images, which live on the device, then to_float):
+indices, made on the CPU, into the training images, which live on the device; then to_float):
 
 - fit: dannlib.train.fit, no evaluation sets, no progress bar (timed between two of its
   callbacks, so its set-up is left out);
 - fit, progress bar: the same with the tqdm bar on (drawn into a null stream);
-- dann_step loop: a bare loop of dannlib.train.dann_step (its isfinite check, .item() calls
-  and CPU-built domain labels included), no undo snapshot, no History;
-- no-sync loop: the same maths with no host sync (compiled_step.no_sync_step);
-- no-sync loop, compiled: that with the forward maths and losses under torch.compile.
+- fit, compiled step: fit running compiled_step.compiled_dann_step (torch.compile);
+- dann_step loop: a bare loop of dannlib.steps.dann_step, no undo, no History, no reading of
+  the statistics: the same maths with no host sync (dann_step returns device tensors);
+- dann_step loop, indices on the device: the same with each block's batch indices copied to
+  the device in one go (fit copies them batch by batch);
+- compiled step loop: a bare loop of the compiled step.
 
 The loops take turns in blocks (A, B, C, A, B, C, ...), each continuing its own training, so a
-change of load reaches all alike; a loop's ms/step is the minimum and median of its blocks.
-Then the cost of each piece fit adds to a step, timed alone in microseconds: the undo
-snapshot (RNG state and batch-norm buffers), History.log_step, a disabled progress bar's
-update, the .item() calls, and drawing a batch.
+change of load reaches all alike; a loop's ms/step is the minimum and median of its blocks,
+in wall and in CPU time. Then the cost of each piece fit adds to a step, timed alone in
+microseconds: the undo copies (RNG state, batch-norm buffers), reading the steps' statistics
+(read 100 at a time, per step), a disabled progress bar's update, and drawing a batch.
 
     python benchmarks/loop_overhead.py                    # CPU, course recipe
     python benchmarks/loop_overhead.py --device cuda --compile-mode reduce-overhead
@@ -36,44 +38,70 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compiled_step import compiled_dann_step, no_sync_step  # noqa: E402
+from compiled_step import compiled_dann_step  # noqa: E402
 from run import on_device, sync  # noqa: E402
 
 from dannlib.data.base import Domain, to_float  # noqa: E402
-from dannlib.data.loaders import IndexStream  # noqa: E402
 from dannlib.recipes import get_recipe  # noqa: E402
-from dannlib.train import History, _undone_if_raised, dann_step, fit  # noqa: E402
+from dannlib.run_state import Undo  # noqa: E402
+from dannlib.steps import dann_step  # noqa: E402
+from dannlib.train import _columns, batch_streams, fit  # noqa: E402
 
-LOOPS = ("fit", "fit, progress bar", "dann_step loop", "no-sync loop", "no-sync loop, compiled")
+LOOPS = (
+    "fit",
+    "fit, progress bar",
+    "fit, compiled step",
+    "dann_step loop",
+    "dann_step loop, indices on the device",
+    "compiled step loop",
+)
+BASE = "dann_step loop"
+
+
+def make_optimizer(model, config) -> torch.optim.Optimizer:
+    """The optimiser fit makes for `config`."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
 class BareLoop:
-    """A loop of `step_fn` over fit-like batches; `run(n)` trains n more steps."""
+    """A loop of `step_fn` over fit's batches; `run(n)` trains n more steps. With
+    `indices_on_device`, a block's batch indices go to the device in one copy."""
 
-    def __init__(self, recipe, source: Domain, target: Domain, step_fn, seed: int = 0):
-        torch.manual_seed(seed)
-        self.config = recipe.config
+    def __init__(self, recipe, source: Domain, target: Domain, step_fn, indices_on_device=False):
+        self.config = recipe.config.replace(steps=1)
+        torch.manual_seed(self.config.seed)
         self.model = recipe.build_model().to(source.x.device).train()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+        self.optimizer = make_optimizer(self.model, self.config)
         self.source, self.target, self.step_fn, self.k = source, target, step_fn, 0
-        self.streams = (IndexStream(len(source), 2 * seed), IndexStream(len(target), 2 * seed + 1))
+        self.streams = batch_streams(len(source), len(target), self.config.seed)
+        self.indices_on_device = indices_on_device
 
     def run(self, steps: int) -> None:
-        b = self.config.batch_size
-        for _ in range(steps):
-            x_lab, y_lab = self.source[self.streams[0].batch(self.k, b)]
-            x_unl, _ = self.target[self.streams[1].batch(self.k, b)]
+        c, device, b = self.config, self.source.x.device, self.config.batch_size
+        blocks = [
+            torch.stack([s.batch(k, b) for k in range(self.k, self.k + steps)])
+            for s in self.streams
+        ]
+        if self.indices_on_device:
+            blocks = [block.to(device) for block in blocks]
+        for i in range(steps):
+            x_lab, y_lab = self.source[blocks[0][i]]
+            x_unl, _ = self.target[blocks[1][i]]
             batch = (to_float(x_lab), y_lab, to_float(x_unl))
-            self.step_fn(self.model, self.optimizer, batch, 1.0, self.config.lr)
+            total = self.k + steps  # any run length: lambda and lr as in the middle of a run
+            lam, lr = c.lambda_at(self.k, 2 * total), c.lr_at(self.k, 2 * total)
+            self.step_fn(self.model, self.optimizer, batch, lam, lr)
             self.k += 1
 
 
 class FitLoop:
     """fit, `run(n)` times n of its steps, between its callbacks (set-up and warm-up excluded)."""
 
-    def __init__(self, recipe, source: Domain, target: Domain, progress: bool, warmup: int):
+    def __init__(self, recipe, source: Domain, target: Domain, warmup: int, **fit_options):
         self.recipe, self.source, self.target = recipe, source, target
-        self.progress, self.warmup = progress, warmup
+        self.warmup, self.fit_options = warmup, fit_options
         self.model = recipe.build_model().to(source.x.device)
 
     def run(self, steps: int) -> tuple[float, float]:
@@ -94,29 +122,28 @@ class FitLoop:
                 self.target,
                 config,
                 callback=clock,
-                progress=self.progress,
                 device=device,
+                **{"progress": False, **self.fit_options},
             )
         (wall0, cpu0), (wall1, cpu1) = stamps[self.warmup], stamps[self.warmup + steps]
         return (wall1 - wall0) / steps, (cpu1 - cpu0) / steps
 
 
 def build_loops(recipe, source, target, names, warmup: int, compile_mode: str = "default"):
-    """The loops called `names`, warmed up (the compiled one compiles here, in `compile_mode`:
+    """The loops called `names`, warmed up (compiled steps compile here, in `compile_mode`:
     torch.compile's mode; "reduce-overhead" adds CUDA graphs on a GPU)."""
     loops = {}
     for name in names:
+        compiled = "compiled" in name
+        step_fn = compiled_dann_step(mode=compile_mode) if compiled else dann_step
         if name.startswith("fit"):
-            loops[name] = FitLoop(recipe, source, target, name == "fit, progress bar", warmup)
-            continue
-        if name == "dann_step loop":
-            step_fn = dann_step
-        elif name == "no-sync loop":
-            step_fn = no_sync_step
+            options = {"progress": name == "fit, progress bar"}
+            loops[name] = FitLoop(recipe, source, target, warmup, step=step_fn, **options)
+            loops[name].run(warmup)  # the compilation, if any
         else:
-            step_fn = compiled_dann_step(mode=compile_mode)
-        loops[name] = BareLoop(recipe, source, target, step_fn)
-        loops[name].run(warmup)
+            on_device = name.endswith("on the device")
+            loops[name] = BareLoop(recipe, source, target, step_fn, indices_on_device=on_device)
+            loops[name].run(warmup)
     return loops
 
 
@@ -155,33 +182,26 @@ def piece_costs(recipe, source: Domain, target: Domain, repeats: int) -> dict:
     """Microseconds per call of each piece fit adds to a step, timed alone (median)."""
     device = source.x.device
     model = recipe.build_model().to(device).train()
-    history, b = History(), recipe.config.batch_size
-    stats = {"label_loss": 0.1, "domain_loss": 0.6, "domain_acc": 0.5, "lambda": 1.0, "lr": 1e-3}
-    scalars = [torch.rand((), device=device) for _ in range(3)]
-    streams = (IndexStream(len(source), 0), IndexStream(len(target), 1))
+    undo, b = Undo(model), recipe.config.batch_size
+    rows = [
+        {
+            **{k: torch.rand((), device=device) for k in ("label_loss", "domain_loss")},
+            "domain_acc": torch.rand((), device=device),
+            "lambda": 1.0,
+            "lr": 1e-3,
+        }
+        for _ in range(100)
+    ]
+    streams = batch_streams(len(source), len(target), 0)
 
-    def undo_snapshot() -> None:
-        with _undone_if_raised(model, history):
+    def undo_copies() -> None:
+        with undo:
             pass
 
-    buffers = list(model.buffers())
-    kept = [b.clone() for b in buffers]
-
     pieces = {
-        "undo snapshot (RNG state, batch-norm buffers)": undo_snapshot,
-        "the same into kept copies (proposed: one torch._foreach_copy_)": lambda: (
-            torch.get_rng_state(),
-            torch._foreach_copy_(kept, buffers),
-        ),
-        "History.log_step": lambda: history.log_step(step=1, **stats),
+        "undo copies (RNG state, batch-norm buffers)": undo_copies,
+        "reading the statistics (100 steps at once), per step": lambda: _columns(rows),
         "disabled progress bar update": _disabled_bar_update(),
-        "isfinite check and 3 .item() (nothing queued)": lambda: (
-            bool(torch.isfinite(scalars[0])),
-            [s.item() for s in scalars],
-        ),
-        "domain labels built on the CPU, copied": lambda: torch.cat(
-            [torch.zeros(b), torch.ones(b)]
-        ).to(device),
         "draw a batch (both domains)": lambda: (
             to_float(source.x[streams[0].batch(7, b)]),
             to_float(target.x[streams[1].batch(7, b)]),
@@ -197,7 +217,7 @@ def piece_costs(recipe, source: Domain, target: Domain, repeats: int) -> dict:
             fn()
             sync(device)
             times.append(time.perf_counter() - t0)
-        out[name] = 1e6 * statistics.median(times)
+        out[name] = 1e6 * statistics.median(times) / (100 if "100 steps" in name else 1)
     return out
 
 
@@ -211,10 +231,10 @@ def _disabled_bar_update():
 
 def markdown(result: dict) -> str:
     """The measurements as Markdown tables."""
-    ms, base = result["ms_per_step"], result["ms_per_step"].get("no-sync loop")
+    ms, base = result["ms_per_step"], result["ms_per_step"].get(BASE)
     lines = [
         f"| loop ({result['recipe']} recipe, {result['device']}) | wall ms/step, min | median "
-        "| CPU ms/step, min | median | over the no-sync loop (wall min / CPU median) |",
+        f"| CPU ms/step, min | median | over the {BASE} (wall min / CPU median) |",
         "|---|---|---|---|---|---|",
     ]
     for name, m in ms.items():
@@ -246,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=50, help="steps per block")
     parser.add_argument("--warmup", type=int, default=10, help="steps before timing")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled loop")
+    parser.add_argument("--no-compile", action="store_true", help="leave out compiled loops")
     parser.add_argument(
         "--compile-mode",
         default="default",
@@ -269,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     pair = domain_pair("mnist->mnist_m", root=args.data, test_limit=1000)
     source, target = on_device(pair.source, device), on_device(pair.target, device)
     recipe = get_recipe(args.recipe)
-    names = [n for n in LOOPS if not (args.no_compile and n.endswith("compiled"))]
+    names = [n for n in LOOPS if not (args.no_compile and "compiled" in n)]
     loops = build_loops(recipe, source, target, names, args.warmup, args.compile_mode)
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),

@@ -33,7 +33,6 @@ count). Writes results.json, results.md and accuracy_vs_time.png into --out.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -121,19 +120,6 @@ COLORS = {
 }
 
 
-def ramp_gamma(gamma: float, steps: int, ramp_steps: int) -> float:
-    """The gamma that makes fit's lambda ramp over `ramp_steps` steps in a run of `steps`.
-
-    fit's lambda is 2 / (1 + exp(-gamma * step / steps)) - 1; scaling gamma by
-    steps / ramp_steps gives exactly the ramp of a ramp_steps-step run, then lambda stays ~1.
-    """
-    return gamma * steps / ramp_steps
-
-
-class _BudgetSpent(Exception):
-    """Raised from fit's callback to end a run whose time (or accuracy) budget is spent."""
-
-
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work, so a clock read counts it (a no-op on the CPU)."""
     if device.type == "cuda":
@@ -165,14 +151,15 @@ def fit_timed(
     are wall time between evaluations (batch preparation included).
     """
     recipe = get_recipe(method.recipe)
-    config = recipe.config.replace(steps=steps, seed=seed, eval_every=eval_every, **method.changes)
-    config = config.replace(gamma=ramp_gamma(config.gamma, steps, ramp_steps))
+    config = recipe.config.replace(
+        steps=steps, seed=seed, eval_every=eval_every, ramp_steps=ramp_steps, **method.changes
+    )
     source, target = on_device(pair.source, device), on_device(pair.target, device)
     set_seed(seed)
     model, curve, evaluating = recipe.build_model(), [], [0.0]
     t0 = time.perf_counter()
 
-    def clock(model, history, step) -> None:
+    def clock(model, history, step) -> bool:
         sync(device)
         now = time.perf_counter()
         trained = now - t0 - evaluating[0]
@@ -182,15 +169,14 @@ def fit_timed(
                 acc = evaluate(model, test, adapt_bn=config.adapt_bn)["acc"]
         evaluating[0] += time.perf_counter() - now
         curve.append((trained, step, acc))
-        if trained >= seconds or acc >= stop_at:
-            raise _BudgetSpent
+        return trained >= seconds or acc >= stop_at  # True ends the run
 
     # autocast's cache of cast weights lives as long as its block: with the cache on, every
     # step of the run would compute with the weights as they were at the first step
     bf16 = torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=method.bf16, cache_enabled=False
     )
-    with contextlib.suppress(_BudgetSpent), bf16:
+    with bf16:
         fit(model, source, target, config, callback=clock, progress=False, device=device)
     return curve, evaluating[0]
 

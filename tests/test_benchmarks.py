@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import dannlib.train
+import dannlib.steps
 from dannlib.data.base import to_float
 from dannlib.models import eval_mode
 from dannlib.recipes import get_recipe
@@ -58,11 +58,18 @@ def test_fmt_gives_mean_spread_and_what_is_missing():
     assert run._fmt([None]) == "n/a"
 
 
-def test_lambda_ramp_has_the_same_length_whatever_the_budget():
-    for steps in (1000, 3000, 6000):
-        gamma = run.ramp_gamma(10.0, steps, ramp_steps=1500)
-        for k in (0, 300, 1500, 1000):
-            assert dann_lambda(k / steps, gamma) == pytest.approx(dann_lambda(k / 1500, 10.0))
+def test_lambda_ramps_over_the_same_steps_whatever_the_budget(monkeypatch):
+    seen = []
+
+    def spy(model, optimizer, batch, lam, lr):
+        seen.append(lam)
+        return dann_step(model, optimizer, batch, lam, lr)
+
+    monkeypatch.setitem(dannlib.steps.STEPS, "dann", spy)
+    pair = run.domain_pair("mnist->mnist_m", test_limit=8, limit=32)
+    for steps in (3, 6):
+        run.fit_timed(run.METHODS["course"], pair, steps, 0, steps, ramp_steps=100)
+    assert seen[:3] == seen[3:6] == pytest.approx([dann_lambda(k / 100, 10.0) for k in range(3)])
 
 
 def test_published_networks_have_the_published_shapes_and_sizes():
@@ -163,7 +170,7 @@ def test_bf16_autocast_trains_each_step_in_bfloat16_with_its_current_weights(mon
         seen.append((out.dtype, torch.equal(out, fresh)))
         return dann_step(model, optimizer, batch, lam, lr)
 
-    monkeypatch.setattr(dannlib.train, "dann_step", spy)
+    monkeypatch.setitem(dannlib.steps.STEPS, "dann", spy)
     pair = run.domain_pair("mnist->mnist_m", test_limit=50, limit=64)
     method = run.METHODS["course-bf16"]
     curve, _ = run.fit_timed(method, pair, 2, 0, 2, 100, test=pair.target_test)
@@ -213,17 +220,22 @@ def test_step_cost_times_interleaved_blocks_of_side_by_side_workers():
     assert "| 4+4, 1 thread(s), 2 side by side |" in step_cost.markdown([row], 1)
 
 
-def test_the_no_sync_step_makes_the_same_update_as_dann_step():
+def test_the_compiled_step_makes_dann_steps_update_and_statistics():
     pair = run.domain_pair("mnist->mnist_m", test_limit=8, limit=32)
     batch = (to_float(pair.source.x[:8]), pair.source.y[:8], to_float(pair.target.x[:8]))
-    params = []
-    for step in (dann_step, compiled_step.no_sync_step):
+    params, stats = [], []
+    # dynamo's graph run by eager PyTorch: the wiring, without the compiler's minutes
+    for step in (dann_step, compiled_step.compiled_dann_step(backend="eager")):
         torch.manual_seed(0)
         model = get_recipe("course").build_model().train()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        step(model, optimizer, batch, 0.7, 1e-3)
+        stats.append(step(model, optimizer, batch, 0.7, 1e-3))
         params.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(params[0], params[1])
+    assert stats[0].keys() == stats[1].keys()
+    assert all(
+        torch.equal(torch.as_tensor(stats[0][k]), torch.as_tensor(stats[1][k])) for k in stats[0]
+    )
 
 
 def test_loop_overhead_times_every_loop_and_each_piece(tmp_path):
@@ -237,7 +249,7 @@ def test_loop_overhead_times_every_loop_and_each_piece(tmp_path):
         assert 0 < m["wall_min"] <= m["wall_median"] and m["cpu_median"] > 0
     assert all(us > 0 for us in result["pieces_us"].values())
     assert json.loads(out.read_text())["device"] == "cpu"
-    assert "| no-sync loop |" in loop_overhead.markdown(result)
+    assert "| dann_step loop |" in loop_overhead.markdown(result)
 
 
 def test_loop_overhead_refuses_blocks_that_are_not_whole_warm_ups():
