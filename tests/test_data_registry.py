@@ -8,16 +8,17 @@ import torch
 from dannlib.data.base import Domain
 from dannlib.data.download import DatasetUnavailable
 from dannlib.data.registry import (
+    DATASETS,
     DOMAINS,
+    TASK_PAIRS,
     TASKS,
     balanced_subset,
+    domain_name,
     domain_pair,
     load_domain,
     resize_images,
     to_channels,
 )
-
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +36,26 @@ def test_required_tasks_are_registered():
     assert TASKS["mnist->mnist_m"] == 28 and all(
         TASKS[t] == 32 for t in required - {"mnist->mnist_m"}
     )
+
+
+def test_tasks_are_derived_from_the_datasets():
+    assert set(DOMAINS) == set(DATASETS) and len(TASKS) == len(TASK_PAIRS)
+    for (source, target), (task, size) in zip(TASK_PAIRS, TASKS.items(), strict=True):
+        assert task == f"{source}->{target}" and {source, target} <= set(DATASETS)
+        natives = {DATASETS[source].size, DATASETS[target].size}
+        assert size == (natives.pop() if len(natives) == 1 else 32)
+    assert all(domain_name(alias) == d.name for d in DATASETS.values() for alias in d.aliases)
+
+
+@pytest.mark.parametrize("name", ["mnist_m", "syn_digits", "mnist"])
+def test_seed_is_the_random_draw_of_every_domain(tmp_path, name):
+    """The same seed gives the same images; another seed another draw: for MNIST-M its photo
+    crops too (the same digits, in the same order, blended with other patches)."""
+    a, b, c = (load_domain(name, "test", root=tmp_path, limit=50, seed=s) for s in (1, 1, 2))
+    assert torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
+    if name == "mnist_m":
+        full = [load_domain(name, "test", root=tmp_path, seed=s) for s in (0, 3)]
+        assert torch.equal(full[0].y, full[1].y) and not torch.equal(full[0].x, full[1].x)
 
 
 @pytest.mark.parametrize(("task", "size"), [("mnist->mnist_m", 28), ("syn_digits->mnist", 32)])
@@ -57,10 +78,14 @@ def test_size_override_and_grey(tmp_path):
     assert pair.source.x.shape == (10, 1, 24, 24) and pair.target_test.x.shape == (10, 1, 24, 24)
 
 
-def test_tasks_needing_svhn_fail_fast_offline(tmp_path):
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [("course", "not part of the course data"), ("real", "train-images-idx3-ubyte.gz")],
+)
+def test_tasks_needing_svhn_fail_fast_offline(tmp_path, data, message):
     start = time.monotonic()
-    with pytest.raises(DatasetUnavailable, match="train_32x32.mat"):
-        domain_pair("mnist->svhn", root=tmp_path, limit=10)
+    with pytest.raises(DatasetUnavailable, match=message):
+        domain_pair("mnist->svhn", data=data, root=tmp_path, limit=10)
     assert time.monotonic() - start < 15
 
 
@@ -70,6 +95,8 @@ def test_tasks_needing_svhn_fail_fast_offline(tmp_path):
         (lambda: load_domain("mnist_n"), DOMAINS),
         (lambda: load_domain("mnist", split="val"), ("train", "test")),
         (lambda: domain_pair("mnist->kmnist"), tuple(TASKS)),
+        (lambda: load_domain("mnist", data="published"), ("course", "real")),
+        (lambda: domain_pair("mnist->mnist_m", data=None), ("course", "real")),
     ],
 )
 def test_invalid_choices_list_the_valid_ones(call, choices):

