@@ -32,9 +32,12 @@ def student_step(model, optimizer, batch, lam, lr, mistake=None):
         f = torch.cat([model.features(x_lab), model.features(x_unl)])
     else:
         f = model.features(torch.cat([x_lab, x_unl]))
-    label_loss = F.cross_entropy(
-        model.label_head(f[n:] if mistake == "label loss on target" else f[:n]), y_lab
-    )
+    if mistake == "head on the inputs":
+        label_loss = F.cross_entropy(model.label_head(x_lab), y_lab)
+    else:
+        label_loss = F.cross_entropy(
+            model.label_head(f[n:] if mistake == "label loss on target" else f[:n]), y_lab
+        )
     domain = torch.cat([torch.zeros(n), torch.ones(len(x_unl))])
     if mistake == "swapped labels":
         domain = torch.cat([torch.ones(n), torch.zeros(len(x_unl))])
@@ -92,6 +95,17 @@ def student_step(model, optimizer, batch, lam, lr, mistake=None):
         optimizer.step()
         domain_loss.backward()
         optimizer.step()
+    elif mistake == "one backward per loss":
+        optimizer.zero_grad()
+        label_loss.backward()
+        domain_loss.backward()
+        optimizer.step()
+    elif mistake == "loss under no_grad":
+        optimizer.zero_grad()
+        with torch.no_grad():
+            loss = label_loss.detach() + domain_loss.detach()
+        loss.backward()
+        optimizer.step()
     elif mistake == "zero_grad between backward and step":
         loss.backward()
         optimizer.zero_grad()
@@ -140,6 +154,9 @@ def with_mistake(fn, mistake):
         ("backward after the step", "optimizer.step\\(\\) ran 2 times in one call"),
         ("integer labels", "raised RuntimeError .*\nLikely cause: .*float domain labels"),
         ("unsqueezed head", "raised ValueError .*\nLikely cause: .*differ in shape"),
+        ("one backward per loss", "raised RuntimeError .*\nLikely cause: one backward pass"),
+        ("loss under no_grad", "raised RuntimeError .*\nLikely cause: the loss has no graph"),
+        ("head on the inputs", "raised RuntimeError .*\nLikely cause: .*take the features"),
     ],
 )
 def test_the_step_check_names_the_mistake(mistake, message):
