@@ -45,14 +45,32 @@ LESSONS: dict[str, dict[str, dict]] = {
         "default": dict(steps=None, seeds=3),
         "paper": dict(steps=None, seeds=5),
     },
-    # sweep_angles x sweep_seeds: the angle sweep
+    # sweep_angles x sweep_seeds: the angle sweep; shares: the target's class-1 shares of the
+    # label-shift experiment (the `seeds` runs each; 0.5 is the balanced moons of the claim)
     "03": {
-        "quick": dict(points=300, steps=None, seeds=3, sweep_angles=[0, 35, 70], sweep_seeds=2),
+        "quick": dict(
+            points=300,
+            steps=None,
+            seeds=3,
+            sweep_angles=[0, 35, 60],
+            sweep_seeds=2,
+            shares=[0.5, 0.8],
+        ),
         "default": dict(
-            points=300, steps=None, seeds=5, sweep_angles=[0, 15, 30, 45, 60, 75, 90], sweep_seeds=3
+            points=300,
+            steps=None,
+            seeds=5,
+            sweep_angles=[0, 15, 30, 45, 60, 75, 90],
+            sweep_seeds=3,
+            shares=[0.2, 0.5, 0.8],
         ),
         "paper": dict(
-            points=300, steps=None, seeds=10, sweep_angles=list(range(0, 91, 10)), sweep_seeds=5
+            points=300,
+            steps=None,
+            seeds=10,
+            sweep_angles=list(range(0, 91, 10)),
+            sweep_seeds=5,
+            shares=[0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9],
         ),
     },
     "04": {

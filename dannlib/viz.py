@@ -74,12 +74,14 @@ def grid_points(points, margin: float = 0.5, n: int = 200):
 
 
 def model_proba(model: torch.nn.Module, cls: int = 1):
-    """A function mapping an N x 2 array to P(class `cls` | x) under a DANN's label predictor."""
+    """A function mapping an N x 2 array to P(class `cls` | x) under a DANN's label predictor
+    (computed on the model's device, returned as a NumPy array)."""
 
     def proba(x: np.ndarray) -> np.ndarray:
+        device = next(model.parameters()).device
         with eval_mode(model), torch.inference_mode():
-            logits = model.class_logits(torch.as_tensor(x, dtype=torch.float32))
-        return torch.softmax(logits, 1)[:, cls].numpy()
+            logits = model.class_logits(torch.as_tensor(x, dtype=torch.float32, device=device))
+        return torch.softmax(logits, 1)[:, cls].cpu().numpy()
 
     return proba
 
@@ -263,4 +265,113 @@ def plot_confusion(cm, ax=None, title: str = "confusion matrix", normalize: bool
     ax.set_title(title)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
+    return ax
+
+
+# --- a picture of DANN (lessons 02-04) ------------------------------------------------------
+
+GRADIENT_FLIP_COLOR = "#ff7f0e"  # orange: the reversed gradient in draw_dann
+
+
+def _box(ax, x: float, y: float, w: float, h: float, text: str, face: str, **text_kw) -> None:
+    """A rounded box with centred text, (x, y) its lower-left corner."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y), w, h, boxstyle="round,pad=0.08", fc=face, ec="0.25", lw=1.2, zorder=2
+        )
+    )
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", zorder=3, **text_kw)
+
+
+def _arrow(ax, start, end, color="0.15", style="-", width=1.6, rad=0.0) -> None:
+    """An arrow from `start` to `end` (data coordinates)."""
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        zorder=1,
+        arrowprops=dict(
+            arrowstyle="-|>",
+            color=color,
+            lw=width,
+            linestyle=style,
+            shrinkA=0,
+            shrinkB=0,
+            mutation_scale=14,
+            connectionstyle=f"arc3,rad={rad}",
+        ),
+    )
+
+
+def draw_dann(ax=None):
+    """A diagram of DANN (Ganin et al. 2016, fig. 1): feature extractor, label predictor,
+    gradient reversal layer (GRL) and domain classifier, the two losses, the forward pass
+    (solid arrows) and the gradients (dashed), the one the GRL flips in orange."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 5.2))
+    ax.set(xlim=(-0.2, 17.2), ylim=(-1.6, 6.9), aspect="equal")
+    ax.axis("off")
+    small, big = dict(fontsize=10), dict(fontsize=11)
+    # inputs
+    ax.text(1.0, 3.9, "source $x$\n(labelled)", ha="center", va="center", color=SOURCE_COLOR)
+    ax.text(1.0, 2.1, "target $x$\n(unlabelled)", ha="center", va="center", color=TARGET_COLOR)
+    _arrow(ax, (1.9, 3.7), (2.5, 3.3))
+    _arrow(ax, (1.9, 2.3), (2.5, 2.7))
+    # the three networks, the GRL and the losses
+    _box(ax, 2.6, 2.3, 3.2, 1.4, "feature extractor\n$G_f(x;\\ \\theta_f)$", "#c7e9c0", **big)
+    _box(ax, 7.6, 4.5, 3.2, 1.4, "label predictor\n$G_y(f;\\ \\theta_y)$", "#dadaeb", **big)
+    _box(ax, 7.0, 0.3, 1.6, 1.4, "GRL", "0.3", color="white", fontweight="bold", fontsize=13)
+    _box(ax, 9.8, 0.3, 3.2, 1.4, "domain classifier\n$G_d(f;\\ \\theta_d)$", "#fdd0a2", **big)
+    _box(ax, 13.7, 4.5, 3.3, 1.4, "label loss $L_y$\n(source batch only)", "white", **big)
+    _box(ax, 13.9, 0.3, 3.1, 1.4, "domain loss $L_d$\n(source 0, target 1)", "white", **big)
+    ax.text(
+        7.8,
+        -0.1,
+        "forward: $f \\mapsto f$\nbackward: $g \\mapsto -\\lambda g$",
+        ha="center",
+        va="top",
+        **small,
+    )
+    # forward pass: the features f go to both heads
+    ax.text(6.35, 3.0, "$f$", ha="center", va="center", fontsize=15)
+    _arrow(ax, (6.0, 3.3), (7.5, 5.0), rad=-0.25)
+    _arrow(ax, (6.0, 2.7), (6.9, 1.2), rad=0.2)
+    _arrow(ax, (8.7, 1.0), (9.7, 1.0))
+    _arrow(ax, (10.9, 5.2), (13.6, 5.2))
+    _arrow(ax, (13.1, 1.0), (13.8, 1.0))
+    ax.text(12.25, 5.3, "class $\\hat y$", ha="center", va="bottom", **small)
+    ax.text(13.45, 1.1, "$\\hat d$", ha="center", va="bottom", **small)
+    # backward pass
+    back = dict(style="--", width=1.5)
+    _arrow(ax, (15.0, 6.05), (9.2, 6.05), rad=0.12, **back)
+    ax.text(12.1, 6.55, "$\\partial L_y / \\partial \\theta_y$", ha="center", **small)
+    _arrow(ax, (7.7, 5.6), (4.6, 3.85), rad=0.25, **back)
+    ax.text(4.9, 5.1, "$\\partial L_y / \\partial \\theta_f$", ha="center", **small)
+    _arrow(ax, (15.4, 0.15), (11.4, 0.15), rad=-0.2, **back)
+    ax.text(
+        13.4,
+        -1.3,
+        "$\\partial L_d / \\partial \\theta_d$: the domain classifier\n"
+        "learns to separate the domains",
+        ha="center",
+        **small,
+    )
+    _arrow(ax, (6.9, 1.5), (4.5, 2.2), color=GRADIENT_FLIP_COLOR, rad=-0.3, **back)
+    ax.text(
+        3.4,
+        0.9,
+        "$-\\lambda\\, \\partial L_d / \\partial \\theta_f$:\nthe features learn\nto confuse it",
+        ha="center",
+        va="center",
+        color=GRADIENT_FLIP_COLOR,
+        fontweight="bold",
+        **small,
+    )
+    ax.set_title(
+        "DANN: solid arrows are the forward pass, dashed ones the gradients;\nthe gradient "
+        "reversal layer (GRL) flips the domain gradient on its way into the features (orange)",
+        fontsize=11,
+    )
     return ax
