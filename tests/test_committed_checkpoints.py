@@ -13,7 +13,7 @@ from dannlib.data import domain_pair
 from dannlib.evaluation import evaluate
 from dannlib.lessons import saved_runs, settings
 from dannlib.saved_runs import find
-from dannlib.train import data_note
+from dannlib.train_config import data_note
 
 FOLDER = Path(__file__).resolve().parents[1] / "checkpoints"
 CHECKPOINTS = sorted(FOLDER.glob("*.pt"))

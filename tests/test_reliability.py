@@ -40,7 +40,6 @@ from dannlib.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from dannlib.config import get_profile
 from dannlib.data.base import Domain, to_float
 from dannlib.data.bsds import UnsafeArchive, safe_extract
 from dannlib.data.cache import tensor_checksum
@@ -54,6 +53,7 @@ from dannlib.data.registry import (
     to_channels,
 )
 from dannlib.data.toy import moons_pair
+from dannlib.lessons import get_profile
 from dannlib.train import TrainingDiverged
 
 # ---------------------------------------------------------------------------------------------

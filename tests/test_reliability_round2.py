@@ -26,7 +26,8 @@ import pytest
 import torch
 from PIL import Image
 
-import dannlib.train
+import dannlib.run_state
+import dannlib.steps
 from dannlib.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -212,7 +213,7 @@ def test_3_a_c_locale_writes_the_csv_as_utf8(tmp_path, checkpoint, images):
 
 def _signal_at_step(monkeypatch, signum: int, step: int) -> None:
     """Deliver a real `signum` during training step `step` (fit stops after that step)."""
-    real, calls = dannlib.train.dann_step, [0]
+    real, calls = dannlib.steps.dann_step, [0]
 
     def step_then_signal(*args, **kwargs):
         calls[0] += 1
@@ -220,7 +221,7 @@ def _signal_at_step(monkeypatch, signum: int, step: int) -> None:
             signal.raise_signal(signum)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dannlib.train, "dann_step", step_then_signal)
+    monkeypatch.setitem(dannlib.steps.STEPS, "dann", step_then_signal)
 
 
 def _history(folder: Path) -> dict:
@@ -291,13 +292,13 @@ def test_4_a_finished_run_folder_holds_a_resumable_checkpoint(uninterrupted):
 
 def test_4_periodic_checkpoints_are_written_while_training(tmp_path, data_dir, monkeypatch):
     steps = []
-    real_save = dannlib.train.save_checkpoint
+    real_save = dannlib.run_state.save_checkpoint
 
     def record(path, model, **kwargs):
         steps.append((Path(path).parent.name, kwargs["train_state"]["step"]))
         return real_save(path, model, **kwargs)
 
-    monkeypatch.setattr(dannlib.train, "save_checkpoint", record)
+    monkeypatch.setattr(dannlib.run_state, "save_checkpoint", record)
     out = tmp_path / "run"
     assert main([*TRAIN, *SMALL, "--data", str(data_dir), "--out", str(out)]) == 0
     assert steps == [("run.partial", s) for s in (0, 2, 4, 6)]  # every evaluation (2 steps)
