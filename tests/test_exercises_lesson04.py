@@ -12,6 +12,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
+from wrong_answers import lesson04 as wrong04
 
 from dannlib.data.base import to_float
 from dannlib.evaluation import extract_features
@@ -262,7 +263,7 @@ def test_right_proxy_a_distances_pass(answer):
         (pad_one_domain_per_half, "only one domain"),
         (pad_returns_text, "not a number"),
         (pad_calls_torch, "gets two NumPy arrays"),
-        (lambda a, b: 1.0, "expected d_A about"),
+        (lambda a, b: 1.3, "expected d_A about"),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
@@ -284,3 +285,67 @@ def test_in_sample_error_is_far_from_the_library_on_identical_samples():
     a, b = rng.normal(size=(400, 300)), rng.normal(size=(400, 300))
     assert proxy_a_distance(a, b).distance < 0.3
     assert pad_error_on_training_half(a, b) > 1.5
+
+
+# Wrong answers written independently of the checkers (tests/wrong_answers), each with the
+# mistake its message must name; None: accepted, with the reason.
+FEATURES_MESSAGES = {
+    "plain model.eval()": "pooled running statistics",
+    "model.train() forward": "running statistics changed",
+    "statistics not restored": "running statistics changed",
+    "momentum not restored": "momentum changed",
+    "left in eval mode": "came back in eval mode",
+    "momentum kept at 0.1": "momentum 0.1 keeps 0.9",
+    "momentum None, no reset": "reset_running_stats",
+    "reset, no pass": "reset values .* pass x through the network once",
+    "x.float() not /255": "0-255 values .* to_float",
+    "no to_float (crash)": "to_float",
+    # the course network has no dropout before a batch-norm layer of the feature extractor:
+    # dropout on while estimating gives the same statistics
+    "dropout on while estimating": None,
+    # right values in a NumPy array: the lesson converts with torch.as_tensor
+    "returns NumPy": None,
+}
+PAD_MESSAGES = {
+    "error on the training half": "in-sample",
+    "no held-out half": "in-sample",
+    "2(1 - err)": "doubled inside the brackets",
+    "accuracy for error": "accuracy where the error belongs",
+    "not standardised": "standardise the columns",
+    "returns the error": "held-out error itself",
+    "unshuffled halves (crash)": "only one domain",
+    # the same estimate up to noise on every case (the scaler's statistics barely move, a
+    # held-out error above 1/2 is rare, and the task's classifier is one linear classifier
+    # among others): accepted
+    "error above 1/2 not clipped": None,
+    "scaler fit on all rows": None,
+    "min(err, 1-err)": None,
+    "scaler fit on each half": None,
+    "linear SVM": None,
+}
+
+
+@pytest.mark.parametrize("label, answer", wrong04.WRONG_DOMAIN_FEATURES)
+def test_domain_features_wrong_answers_are_named(label, answer):
+    if FEATURES_MESSAGES[label] is None:
+        assert check_domain_features(answer).ok
+        return
+    with pytest.raises(CheckFailed, match=FEATURES_MESSAGES[label]):
+        check_domain_features(answer)
+
+
+@pytest.mark.parametrize("label, answer", wrong04.WRONG_PROXY_A_DISTANCE)
+def test_proxy_a_distance_wrong_answers_are_named(label, answer):
+    if PAD_MESSAGES[label] is None:
+        assert check_proxy_a_distance(answer).ok
+        return
+    with pytest.raises(CheckFailed, match=PAD_MESSAGES[label]):
+        check_proxy_a_distance(answer)
+
+
+@pytest.mark.parametrize(
+    "label, answer", wrong04.RIGHT_DOMAIN_FEATURES + wrong04.RIGHT_PROXY_A_DISTANCE
+)
+def test_independent_right_answers_pass(label, answer):
+    check = check_domain_features if "features" in answer.__name__ else check_proxy_a_distance
+    assert check(answer).ok

@@ -15,26 +15,11 @@ from torch import nn
 
 from dannlib.data.base import to_float
 from dannlib.evaluation import extract_features
-from dannlib.exercises import CheckFailed, checker, close, is_unsolved
+from dannlib.exercises import CheckFailed, call, checker, close
 from dannlib.metrics import proxy_a_distance
 from dannlib.models import batchnorm_layers, build_model
 
 TOL = 1e-4  # features: float32 sums in another order differ by far less
-
-
-def _call(fn: Callable, args: tuple, usage: str, hints: dict[str, str]):
-    """`fn(*args)`; an error it raises (but the stub's) becomes a CheckFailed with a hint:
-    the first of `hints` whose key appears in the error message, else `usage`."""
-    try:
-        return fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as err:
-        if is_unsolved(err):
-            raise
-        text = f"{type(err).__name__}: {err}"
-        hint = next((h for key, h in hints.items() if key.lower() in text.lower()), usage)
-        raise CheckFailed(f"your function raised {text}\nHint: {hint}") from None
 
 
 # --- Exercise 1: features read with the domain's own batch-norm statistics ------------------
@@ -43,12 +28,18 @@ _FEATURES_USAGE = (
     "my_domain_features(model, x) gets a batch-norm DANN and uint8 images of ONE domain "
     "(N x 3 x 28 x 28) and returns the feature extractor's output, model.features(...), for them"
 )
-_FEATURES_HINTS = {
-    "unsigned char": "the images are uint8: convert them with to_float(x) "
-    "(from dannlib.data.base) before they go through the network",
-    "Byte": "the images are uint8: convert them with to_float(x) (from dannlib.data.base) "
-    "before they go through the network",
-}
+_FEATURES_HINTS = (
+    (
+        "unsigned char",
+        "the images are uint8: convert them with to_float(x) (from dannlib.data.base) before "
+        "they go through the network",
+    ),
+    (
+        "Byte",
+        "the images are uint8: convert them with to_float(x) (from dannlib.data.base) before "
+        "they go through the network",
+    ),
+)
 
 # Readings of x that a likely mistake produces: how the statistics were re-estimated, and
 # what to tell the student when their features match that reading.
@@ -71,21 +62,43 @@ _FEATURE_MISTAKES = {
         "reset every batch-norm layer's statistics and set its momentum to None before the pass "
         "over x",
     ),
+    "no_pass": (
+        dict(estimate=False),
+        "your batch-norm layers normalise with the reset values (mean 0, variance 1): after "
+        "reset_running_stats() pass x through the network once with the batch-norm layers in "
+        "training mode (torch.no_grad()), so that they estimate x's statistics, then read the "
+        "features in eval mode",
+    ),
+    "not_scaled": (
+        dict(scaled=False),
+        "your images went in as 0-255 values (x.float()): convert them with to_float(x) from "
+        "dannlib.data.base, which scales uint8 images to [0, 1] as the network was trained",
+    ),
 }
 
 
-def _reading(model: nn.Module, x: torch.Tensor, reset: bool, momentum: float | None):
+def _reading(
+    model: nn.Module,
+    x: torch.Tensor,
+    reset: bool = True,
+    momentum: float | None = None,
+    estimate: bool = True,
+    scaled: bool = True,
+):
     """Features of x after one estimating pass over x with these batch-norm settings (on a
-    copy of the model): dropout off, only the batch-norm layers in training mode."""
+    copy of the model): dropout off, only the batch-norm layers in training mode. estimate:
+    False skips the pass; scaled: False feeds x.float() (0-255) instead of to_float(x)."""
     m = copy.deepcopy(model).eval()
+    z = to_float(x) if scaled else x.float()
     for layer in batchnorm_layers(m):
         if reset:
             layer.reset_running_stats()
         layer.momentum = momentum
         layer.train()
     with torch.no_grad():
-        m(to_float(x))
-        return m.eval().features(to_float(x))
+        if estimate:
+            m(z)
+        return m.eval().features(z)
 
 
 def _batch_statistics(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -115,7 +128,7 @@ def _changes(model: nn.Module, state: dict, momenta: list, was_training: bool) -
 
 
 def _features(fn, model, x) -> torch.Tensor:
-    got = _call(fn, (model, x), _FEATURES_USAGE, _FEATURES_HINTS)
+    got = call(fn, model, x, hints=_FEATURES_HINTS, usage=_FEATURES_USAGE)
     if isinstance(got, (tuple, list)):
         raise CheckFailed(
             "you returned several tensors (model(x) gives the class logits and the domain "
@@ -190,10 +203,13 @@ _PAD_USAGE = (
     "my_proxy_a_distance(source_rows, target_rows) gets two NumPy arrays (one row per point, "
     "the same number of columns) and returns one number, d_A = 2 (1 - 2 err)"
 )
-_PAD_HINTS = {
-    "class": "your training rows hold only one domain: train on half of the source rows AND "
-    "half of the target rows (labels 0 and 1), measure the error on the other halves",
-}
+_PAD_HINTS = (
+    (
+        "class",
+        "your training rows hold only one domain: train on half of the source rows AND half "
+        "of the target rows (labels 0 and 1), measure the error on the other halves",
+    ),
+)
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, scale: bool):
@@ -282,6 +298,21 @@ def _pad_mistake(name: str, got: float, a: np.ndarray, b: np.ndarray, want) -> s
         )
     if abs(got - want.distance / 2) <= 0.1 and want.distance > 0.3:
         return "d_A = 2 (1 - 2 err): you left out the factor 2"
+    if abs(got - 2 * (1 - want.error)) <= 0.1 and want.distance < 1:
+        return (
+            f"for {name} you get d_A = {got:.2f}, about 2 (1 - err): the error is doubled "
+            "inside the brackets, d_A = 2 (1 - 2 err), so that chance (err = 1/2) gives 0"
+        )
+    if abs(got - want.error) <= 0.05 and abs(got - want.distance) > 0.2:
+        return (
+            f"for {name} you returned {got:.2f}, about the held-out error itself: turn it into "
+            "the distance, d_A = 2 (1 - 2 err)"
+        )
+    if got < -0.02:
+        return (
+            f"for {name} you get d_A = {got:.2f}, below 0: an error above 1/2 counts as 1/2 "
+            "(min(err, 0.5)), so d_A runs from 0 (chance) to 2"
+        )
     return (
         f"for {name} expected d_A about {want.distance:.3f} (held-out error "
         f"{want.error:.3f}), got {got:.3f}; train on one half of each domain, measure err on "
@@ -298,7 +329,7 @@ def check_proxy_a_distance(fn: Callable[[np.ndarray, np.ndarray], float]) -> str
     spread of its held-out estimates over random splits, on cases where the likely mistakes
     (in-sample error, no standardisation, accuracy for error, no factor 2) give other values."""
     for name, (a, b) in _cases().items():
-        result = _call(fn, (a.copy(), b.copy()), _PAD_USAGE, _PAD_HINTS)
+        result = call(fn, a.copy(), b.copy(), hints=_PAD_HINTS, usage=_PAD_USAGE)
         try:
             got = float(result)
         except (TypeError, ValueError):
