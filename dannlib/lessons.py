@@ -87,7 +87,7 @@ LESSONS: dict[str, dict[str, dict]] = {
             course_steps=400,
             course_ramp_steps=3000,
             seeds=2,
-            embed=200,
+            embed=100,
             ceiling=False,
             evals=8,
         ),
