@@ -162,7 +162,7 @@ def rv_returns_the_dict(model, target, source_train, source_val, config):
 
 def test_reverse_validation_accepts_a_correct_implementation():
     verdict = check_reverse_validation(rv_right)
-    assert verdict.ok and verdict.startswith("OK: reverse-validation score")
+    assert verdict.ok and verdict.startswith("OK: your score is the one dannlib.metrics.reverse")
 
 
 def test_reverse_validation_accepts_it_whatever_the_random_state_before():

@@ -202,8 +202,8 @@ def check_reverse_validation(fn: Callable) -> str:
         raise CheckFailed(f"return the reverse model's accuracy, a number in [0, 1]; got {got!r}")
     if close(got, t.want):
         return (
-            f"OK: reverse-validation score {float(got):.3f}, as dannlib.metrics.reverse_validation "
-            "computes it (self-labels, the candidate's algorithm and settings, held-out source)"
+            "OK: your score is the one dannlib.metrics.reverse_validation computes (self-labels, "
+            "the candidate's algorithm and settings, held-out source)"
         )
     if not close(got, _call(fn, args, rng_seed=4321)):
         raise CheckFailed(
