@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import kendalltau, pearsonr, spearmanr
+from wrong_answers import lesson06 as wrong06
 
 from dannlib.data.base import Domain
 from dannlib.evaluation import evaluate
@@ -209,7 +210,7 @@ def test_reverse_validation_turns_other_errors_into_what_to_do():
     def typo(model, target, source_train, source_val, config):
         return evaluate(model, source_vall)["acc"]  # noqa: F821
 
-    with pytest.raises(CheckFailed, match="your function raised NameError.*Steps: self-label"):
+    with pytest.raises(CheckFailed, match="(?s)your function raised NameError.*Steps: self-label"):
         check_reverse_validation(typo)
 
 
@@ -275,3 +276,58 @@ def test_selection_accepts_a_correct_implementation():
 def test_selection_names_the_mistake(wrong, message):
     with pytest.raises(CheckFailed, match=message):
         check_selection(wrong)
+
+
+# Wrong answers written independently of the checkers (tests/wrong_answers), each with the
+# mistake its message must name.
+REVERSE_VALIDATION_MESSAGES = {
+    "reverse model source_only": r"without adaptation \(mode='source_only'\)",
+    "labelled/unlabelled swapped": "the domains are swapped",
+    "true target labels": "target's TRUE labels",
+    "scored on source_train": "scored on the source data it was adapted to",
+    "scores the candidate": "the candidate's own accuracy",
+    "not seeded": "initial weights are not seeded",
+    "seeded after build": "initial weights are not seeded",
+    "default TrainConfig": r"reverse_validation gives .*with `config` unchanged",
+    "continues the candidate": "changed the candidate model",
+    "argmax(0) (crash)": r"(?s)ValueError.*argmax over the classes, dimension 1",
+    "soft labels (crash)": "self-labels must be class indices",
+    "returns the dict": r"a number in \[0, 1\]",
+    "a tenth of the steps": r"reverse_validation gives .*with `config` unchanged",
+}
+SELECTION_MESSAGES = {
+    "argmin": "LOWEST",
+    "Pearson": "Pearson",
+    "cost sign": "wrong sign",
+    "cost = range": "range of the target accuracies",
+    "p-value as rho": "p-value",
+    "rho = result object": r"rho must be a number.*\.statistic",
+    "oracle pick": "that is the oracle",
+    "Kendall's tau": "Kendall",
+    "list .index (crash)": r"(?s)AttributeError at `pick = scores.index.*np.argmax",
+    "returns a dict": "return a tuple",
+    "cost in percent": "percentage points",
+    "ranks without tie averaging": "average of their ranks",
+}
+
+
+@pytest.mark.parametrize("label, answer", wrong06.WRONG_REVERSE_VALIDATION)
+def test_reverse_validation_wrong_answers_are_named(label, answer):
+    with pytest.raises(CheckFailed, match=REVERSE_VALIDATION_MESSAGES[label]):
+        check_reverse_validation(answer)
+
+
+@pytest.mark.parametrize("label, answer", wrong06.WRONG_SELECTION)
+def test_selection_wrong_answers_are_named(label, answer):
+    with pytest.raises(CheckFailed, match=SELECTION_MESSAGES[label]):
+        check_selection(answer)
+
+
+@pytest.mark.parametrize(
+    "label, answer",
+    wrong06.RIGHT_REVERSE_VALIDATION + wrong06.RIGHT_SELECTION,
+    ids=lambda x: str(x),
+)
+def test_right_answers_written_differently_pass(label, answer):
+    check = check_reverse_validation if answer.__code__.co_argcount == 5 else check_selection
+    assert check(answer).ok, label

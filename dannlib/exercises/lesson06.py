@@ -13,7 +13,7 @@ from scipy.stats import kendalltau, pearsonr, spearmanr
 from dannlib.data.base import Domain
 from dannlib.data.toy import moons
 from dannlib.evaluation import evaluate
-from dannlib.exercises import CheckFailed, checker, close, is_unsolved
+from dannlib.exercises import CheckFailed, call, checker, close
 from dannlib.metrics import reverse_validation, self_label
 from dannlib.recipes import get_recipe
 from dannlib.train import fit
@@ -143,40 +143,45 @@ def _mistakes() -> list[tuple[str, float]]:
     return [(message, score()) for message, score in mistakes]
 
 
-def _hint(err: Exception) -> str:
-    """A student's error inside the check, as what to change."""
-    text = str(err)
-    if "give exactly one of steps" in text:
-        return (
-            "`fit` got no settings (it says: give exactly one of steps=... or epochs=...): pass "
-            "the candidate's `config` as its fourth argument, fit(reverse, self_labelled_target, "
-            "source_inputs, config, progress=False): the reverse model trains with the "
-            "candidate's own hyper-parameters"
-        )
-    if "labels must be integers" in text or "1-D labels" in text:
-        return (
-            "the self-labels must be class indices (integers), not logits or probabilities: "
-            "model.class_logits(target.x).argmax(1)"
-        )
-    if isinstance(err, AttributeError) and "'tuple'" in text:
-        return (
-            "model(x) returns two outputs (class logits, domain logit): label the target with "
-            "model.class_logits(target.x).argmax(1)"
-        )
-    return f"your function raised {type(err).__name__}: {text}. {STEPS}"
+# Errors inside the student's function, by the text of "Type: message", and what to change.
+HINTS = (
+    (
+        "give exactly one of steps",
+        "`fit` got no settings (it says: give exactly one of steps=... or epochs=...): pass "
+        "the candidate's `config` as its fourth argument, fit(reverse, self_labelled_target, "
+        "source_inputs, config, progress=False): the reverse model trains with the "
+        "candidate's own hyper-parameters",
+    ),
+    (
+        "labels must be integers",
+        "the self-labels must be class indices (integers), not logits or probabilities: "
+        "model.class_logits(target.x).argmax(1)",
+    ),
+    (
+        "1-D labels",
+        "the self-labels must be class indices (integers), not logits or probabilities: "
+        "model.class_logits(target.x).argmax(1)",
+    ),
+    (
+        "rows but y has",
+        "one self-label per target input: take the argmax over the classes, dimension 1 "
+        "(model.class_logits(target.x).argmax(1)), not over the inputs",
+    ),
+    (
+        "AttributeError: 'tuple'",
+        "model(x) returns two outputs (class logits, domain logit): label the target with "
+        "model.class_logits(target.x).argmax(1)",
+    ),
+)
 
 
 def _call(fn: Callable, args: tuple, rng_seed: int):
     """fn(*args) with torch's global generator at `rng_seed` (restored afterwards); an error
-    becomes a CheckFailed that says what to change (the stub's NotImplementedError passes)."""
+    inside it becomes a CheckFailed that says what to change (the stub's NotImplementedError
+    passes)."""
     with torch.random.fork_rng():
         torch.manual_seed(rng_seed)
-        try:
-            return fn(*args)
-        except Exception as err:
-            if is_unsolved(err):
-                raise
-            raise CheckFailed(_hint(err)) from err
+        return call(fn, *args, hints=HINTS, usage=STEPS)
 
 
 @checker(
@@ -219,22 +224,84 @@ def check_reverse_validation(fn: Callable) -> str:
     )
 
 
+SELECTION_HINTS = (
+    (
+        "has no attribute 'index'",
+        "scores is a NumPy array, which has no .index: the pick is int(np.argmax(scores))",
+    ),
+)
+SELECTION_USAGE = (
+    "selection_report(scores, target_acc) gets two NumPy arrays (one entry per candidate) and "
+    "returns (int(np.argmax(scores)), spearmanr(scores, target_acc).statistic, "
+    "target_acc.max() - target_acc[pick])"
+)
+
+
+def _tie_free_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 with ties broken by position (argsort of argsort), as a student may write."""
+    return np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
+
+
+def _check_rho(rho, scores: np.ndarray, acc: np.ndarray) -> None:
+    """Raise a CheckFailed naming the mistake if `rho` is not Spearman's rho of scores, acc."""
+    result = spearmanr(scores, acc)
+    want = float(result.statistic)
+    if not isinstance(rho, (int, float, np.floating, np.integer)):
+        if isinstance(rho, torch.Tensor) and rho.numel() == 1:
+            rho = rho.item()
+        else:
+            raise CheckFailed(
+                f"rho must be a number, got {type(rho).__name__}: spearmanr(...) returns a "
+                "result with two numbers, the correlation (.statistic) and the p-value "
+                "(.pvalue); take spearmanr(scores, target_acc).statistic"
+            )
+    if close(rho, want, 1e-4):
+        return
+    if close(rho, result.pvalue, 1e-4):
+        raise CheckFailed(
+            "that is the p-value (spearmanr(...)[1], .pvalue); rho is the first number: "
+            "spearmanr(scores, target_acc).statistic"
+        )
+    if close(rho, pearsonr(scores, acc).statistic, 1e-4):
+        raise CheckFailed(
+            "that is Pearson's (linear) correlation; a RANK correlation asks whether the "
+            "score orders the candidates as target accuracy does: scipy.stats.spearmanr"
+        )
+    if close(rho, kendalltau(scores, acc).statistic, 1e-4):
+        raise CheckFailed("that is Kendall's tau; use Spearman's rho (spearmanr)")
+    ranks = np.corrcoef(_tie_free_ranks(scores), _tie_free_ranks(acc))[0, 1]
+    if close(rho, ranks, 1e-4):
+        raise CheckFailed(
+            "your ranks break ties by position (argsort of argsort): Spearman's rho gives tied "
+            "values the average of their ranks (scipy.stats.rankdata, or simply "
+            f"scipy.stats.spearmanr). For scores {scores} it is {want:.3f}, you gave "
+            f"{float(rho):.3f}"
+        )
+    raise CheckFailed(
+        f"for scores {scores} and target accuracies {acc}, rho should be {want:.3f} "
+        f"(scipy.stats.spearmanr), you gave {float(rho):.3f}"
+    )
+
+
 @checker("selection_report", "the pick by the score, Spearman's rho, the cost against the oracle")
 def check_selection(fn: Callable) -> str:
     """Check `fn(scores, target_acc) -> (pick, rho, cost)`: the candidate a label-free score
     picks, the Spearman correlation of score and target accuracy, and the pick's cost
-    (best target accuracy minus the pick's)."""
+    (best target accuracy minus the pick's). The last case has ties (rho's average ranks)."""
     cases = [
         (np.array([0.95, 0.80, 0.90, 0.70, 0.85]), np.array([0.70, 0.95, 0.72, 0.90, 0.93])),
         (np.array([0.60, 0.90, 0.80, 0.91]), np.array([0.50, 0.80, 0.97, 0.81])),
+        (
+            np.array([0.90, 0.80, 0.80, 0.95, 0.70, 0.80]),
+            np.array([0.70, 0.90, 0.90, 0.85, 0.60, 0.88]),
+        ),
     ]
     for scores, acc in cases:
-        out = fn(scores.copy(), acc.copy())
+        out = call(fn, scores.copy(), acc.copy(), hints=SELECTION_HINTS, usage=SELECTION_USAGE)
         if not isinstance(out, tuple) or len(out) != 3:
             raise CheckFailed(f"return a tuple (pick, rho, cost), got {out!r}")
         pick, rho, cost = out
         want_pick = int(np.argmax(scores))
-        want_rho = float(spearmanr(scores, acc).statistic)
         want_cost = float(acc.max() - acc[want_pick])
         if int(pick) != want_pick:
             if int(pick) == int(np.argmax(acc)):
@@ -245,18 +312,20 @@ def check_selection(fn: Callable) -> str:
             if int(pick) == int(np.argmin(scores)):
                 raise CheckFailed("you picked the LOWEST score: a higher score is better")
             raise CheckFailed(f"pick should be {want_pick}, the index of the highest score")
-        if not close(rho, want_rho, 1e-4):
-            if close(rho, pearsonr(scores, acc).statistic, 1e-4):
-                raise CheckFailed(
-                    "that is Pearson's (linear) correlation; a RANK correlation asks whether the "
-                    "score orders the candidates as target accuracy does: scipy.stats.spearmanr"
-                )
-            if close(rho, kendalltau(scores, acc).statistic, 1e-4):
-                raise CheckFailed("that is Kendall's tau; use Spearman's rho (spearmanr)")
-            raise CheckFailed(f"rho should be {want_rho:.3f} (scipy.stats.spearmanr)")
+        _check_rho(rho, scores, acc)
         if not close(cost, want_cost, 1e-6):
             if close(cost, -want_cost, 1e-6):
                 raise CheckFailed("the cost has the wrong sign: max(target_acc) - target_acc[pick]")
+            if close(cost, 100 * want_cost, 1e-6):
+                raise CheckFailed(
+                    "that is the cost in percentage points: keep it a fraction, like the "
+                    "accuracies (max(target_acc) - target_acc[pick])"
+                )
+            if close(cost, acc.max() - acc.min(), 1e-6):
+                raise CheckFailed(
+                    "that is the range of the target accuracies (best - worst); the cost is the "
+                    "best minus the PICK's: max(target_acc) - target_acc[pick]"
+                )
             if close(cost, acc[want_pick] - acc.mean(), 1e-6) or close(
                 cost, acc.mean() - acc[want_pick], 1e-6
             ):
