@@ -73,13 +73,47 @@ LESSONS: dict[str, dict[str, dict]] = {
             shares=[0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9],
         ),
     },
+    # paper_stand_in: steps of the paper recipe's runs when none is saved for these seeds (quick:
+    # the saved default runs are loaded when they match, else short stand-ins that assert
+    # nothing); course_ramp_steps: the lambda ramp's length (quick: the default runs', so a quick
+    # run is the first course_steps of a default run); ceiling: train the train-on-target runs;
+    # evals: evaluations of a run trained in the lesson (the saved runs have EVALS_PER_RUN)
     "04": {
-        "quick": dict(train=1000, test=500, paper_steps=300, course_steps=1000, seeds=2, embed=200),
+        "quick": dict(
+            train=None,
+            test=500,
+            paper_steps=12_000,
+            paper_stand_in=200,
+            course_steps=400,
+            course_ramp_steps=3000,
+            seeds=2,
+            embed=100,
+            ceiling=False,
+            evals=8,
+        ),
         "default": dict(
-            train=None, test=2000, paper_steps=12_000, course_steps=3000, seeds=3, embed=500
+            train=None,
+            test=2000,
+            paper_steps=12_000,
+            paper_stand_in=None,
+            course_steps=3000,
+            course_ramp_steps=None,
+            seeds=3,
+            embed=500,
+            ceiling=True,
+            evals=20,
         ),
         "paper": dict(
-            train=None, test=None, paper_steps=12_000, course_steps=6000, seeds=5, embed=1000
+            train=None,
+            test=None,
+            paper_steps=12_000,
+            paper_stand_in=None,
+            course_steps=6000,
+            course_ramp_steps=None,
+            seeds=5,
+            embed=1000,
+            ceiling=True,
+            evals=20,
         ),
     },
     # pairs: the offline pairs run (the real ones run whenever their data is on disk)

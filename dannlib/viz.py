@@ -244,9 +244,10 @@ def plot_embedding(z, is_target, labels=None, by: str = "domain", ax=None, title
 
 
 def plot_confusion(cm, ax=None, title: str = "confusion matrix", normalize: bool = True):
-    """Heat map of a K x K confusion matrix (rows: true class; normalised per row by default)."""
+    """Heat map of a K x K confusion matrix (rows: true class; normalised per row by default),
+    with the value in each cell and a colour bar."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 3.6))
+        _, ax = plt.subplots(figsize=(6, 5))
     cm = np.asarray(cm, dtype=float)
     if normalize:
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -259,8 +260,8 @@ def plot_confusion(cm, ax=None, title: str = "confusion matrix", normalize: bool
         square=True,
         annot=len(cm) <= 10,
         fmt=".2f" if normalize else ".0f",
-        annot_kws={"size": 6},
-        cbar=False,
+        annot_kws={"size": 9},
+        cbar_kws={"label": "share of the true class" if normalize else "count", "shrink": 0.8},
     )
     ax.set_title(title)
     ax.set_xlabel("predicted class")

@@ -1,5 +1,6 @@
 """Each committed checkpoint (checkpoints/*.pt, written by scripts/train_checkpoints.py) loads
-safely and still evaluates, on a CPU, to the test accuracy recorded when it was trained."""
+safely and still evaluates, on a CPU, to the test accuracy recorded when it was trained; every
+run lesson 04 loads in its default profile is committed and matches its settings."""
 
 import warnings
 from pathlib import Path
@@ -10,10 +11,12 @@ import torch
 from dannlib.checkpoint import FORMAT, load_checkpoint
 from dannlib.data import domain_pair
 from dannlib.evaluation import evaluate
-from dannlib.lessons import settings
+from dannlib.lessons import saved_runs, settings
+from dannlib.saved_runs import find
 from dannlib.train_config import data_note
 
-CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
+FOLDER = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINTS = sorted(FOLDER.glob("*.pt"))
 TOLERANCE = 0.005
 
 
@@ -49,3 +52,17 @@ def check_checkpoint(path: Path, pair) -> None:
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
 def test_checkpoint_evaluates_to_its_recorded_accuracy(path, lesson_04_data):
     check_checkpoint(path, lesson_04_data)
+
+
+def test_every_run_lesson_04_loads_is_committed(lesson_04_data):
+    """The default profile loads every run instead of training it: each has a matching file."""
+    pair = lesson_04_data
+    missing = [
+        run.file_name
+        for run in saved_runs("04", "default")
+        if find(run, pair.source, pair.target, FOLDER) is None
+    ]
+    assert not missing, (
+        f"no matching committed file for {missing}: retrain them with "
+        "python scripts/train_checkpoints.py (--recipes ...) and commit checkpoints/"
+    )
