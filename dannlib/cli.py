@@ -258,8 +258,9 @@ def _train_parser(sub) -> None:
     train.add_argument(
         "--profile",
         choices=PROFILE_NAMES,
-        help="lesson 04's sizes when --steps/--limit/--test-limit are not given (default: "
-        "$DANNLIB_PROFILE or default)",
+        help="lesson 04's sizes when --steps/--limit/--test-limit are not given; a run the "
+        "lesson loads saved in that profile trains at its stand-in length (quick paper: 200 "
+        "steps) (default: $DANNLIB_PROFILE or default)",
     )
     train.add_argument("--batch-size", type=batch_size, help="per domain (the recipe's: 32)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the recipe's")
@@ -738,7 +739,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     sizes = settings(PROFILE_LESSON, args.profile)
     shell = _network(recipe, args.size or TASKS[task])
     device = _device(args.device)
-    steps = getattr(sizes, f"{recipe.name}_steps", sizes.course_steps)
+    # a run the lesson loads saved in this profile is trained here at its stand-in length
+    steps = getattr(sizes, f"{recipe.name}_stand_in", None) or getattr(
+        sizes, f"{recipe.name}_steps", sizes.course_steps
+    )
     changes = {k: getattr(args, k) for k in ("optimizer", "lr", "lr_schedule", "batch_size")}
     changes = {k: v for k, v in changes.items() if v is not None}  # the recipe's otherwise
     config = recipe.config.replace(
