@@ -26,11 +26,19 @@ DATA_CHOICES = ("course", "real")
 MODES_SO_DANN = ("source_only", "dann")
 MODES_ALL = ("source_only", "dann", "target_only")
 OFFLINE_PAIRS_05 = [
+    "mnist->syn_digits",
     "syn_digits->mnist",
     "syn_digits->mnist_m",
-    "mnist->syn_digits",
     "mnist->uci_digits",
 ]
+HURT_PAIRS_05 = OFFLINE_PAIRS_05[1:3]  # SynDigits as the source: where DANN ends below
+# lesson 05's controlled variants: name -> what changes (dannlib.variants.Variant's fields)
+VARIANTS_05 = {
+    "lambda_max 0.3": dict(changes={"lambda_max": 0.3}),
+    "domain head 1024-1024": dict(domain_hidden=(1024, 1024)),
+    "2x steps": dict(steps_factor=2),
+    "paper recipe, 2x steps": dict(recipe="paper", steps_factor=2),
+}
 
 # seeds: runs per method for the lesson's claims. Digit lessons: train / test: images per
 # domain (None: all); *_steps: optimisation steps of one run; embed: points per domain in 2-D
@@ -65,11 +73,37 @@ LESSONS: dict[str, dict[str, dict]] = {
             train=None, test=None, paper_steps=12_000, course_steps=6000, seeds=5, embed=1000
         ),
     },
-    # pairs: the offline pairs run (the real ones run whenever their data is on disk)
+    # pairs: the offline pairs run (the real ones run whenever their data is on disk);
+    # variant_pairs x variants: the controlled variants (dannlib.variants), one change each
+    # against the baseline (the course recipe at `steps`) on the pairs where DANN hurts
     "05": {
-        "quick": dict(train=2000, test=1000, steps=400, seeds=3, pairs=["syn_digits->mnist_m"]),
-        "default": dict(train=2000, test=1000, steps=1000, seeds=3, pairs=OFFLINE_PAIRS_05),
-        "paper": dict(train=None, test=None, steps=20_000, seeds=3, pairs=OFFLINE_PAIRS_05),
+        "quick": dict(
+            train=2000,
+            test=500,
+            steps=500,
+            seeds=3,
+            pairs=["mnist->syn_digits", "syn_digits->mnist_m"],
+            variant_pairs=["syn_digits->mnist_m"],
+            variants={"lambda_max 0.3": VARIANTS_05["lambda_max 0.3"]},
+        ),
+        "default": dict(
+            train=None,
+            test=1000,
+            steps=3000,
+            seeds=3,
+            pairs=OFFLINE_PAIRS_05,
+            variant_pairs=HURT_PAIRS_05,
+            variants=VARIANTS_05,
+        ),
+        "paper": dict(
+            train=None,
+            test=None,
+            steps=20_000,
+            seeds=3,
+            pairs=OFFLINE_PAIRS_05,
+            variant_pairs=HURT_PAIRS_05,
+            variants=VARIANTS_05,
+        ),
     },
     # steps, embed: the watched digit run; seeds: moons runs per lambda; long_steps: the
     # longer lambda_max = 1 moons runs (the moons recipe trains 1,500 steps)
