@@ -32,6 +32,7 @@ OFFLINE_PAIRS_05 = [
     "mnist->uci_digits",
 ]
 HURT_PAIRS_05 = OFFLINE_PAIRS_05[1:3]  # SynDigits as the source: where DANN ends below
+REAL_PAIRS_05 = ["svhn->mnist", "syn_digits->svhn", "mnist->svhn"]  # DATA = "real"
 # lesson 05's controlled variants: name -> what changes (dannlib.variants.Variant's fields)
 VARIANTS_05 = {
     "lambda_max 0.3": dict(changes={"lambda_max": 0.3}),
@@ -73,9 +74,10 @@ LESSONS: dict[str, dict[str, dict]] = {
             train=None, test=None, paper_steps=12_000, course_steps=6000, seeds=5, embed=1000
         ),
     },
-    # pairs: the offline pairs run (the real ones run whenever their data is on disk);
-    # variant_pairs x variants: the controlled variants (dannlib.variants), one change each
-    # against the baseline (the course recipe at `steps`) on the pairs where DANN hurts
+    # pairs: the course-data pairs; variant_pairs x variants: the controlled variants
+    # (dannlib.variants), one change each against the baseline (the course recipe at `steps`)
+    # on the pairs where DANN hurts; real_pairs, real_steps: the paper's SVHN pairs and the
+    # SVHN network's budget with DATA = "real"
     "05": {
         "quick": dict(
             train=2000,
@@ -85,15 +87,19 @@ LESSONS: dict[str, dict[str, dict]] = {
             pairs=["mnist->syn_digits", "syn_digits->mnist_m"],
             variant_pairs=["syn_digits->mnist_m"],
             variants={"lambda_max 0.3": VARIANTS_05["lambda_max 0.3"]},
+            real_pairs=REAL_PAIRS_05,
+            real_steps=20,
         ),
         "default": dict(
             train=None,
             test=1000,
-            steps=3000,
+            steps=1500,
             seeds=3,
             pairs=OFFLINE_PAIRS_05,
             variant_pairs=HURT_PAIRS_05,
             variants=VARIANTS_05,
+            real_pairs=REAL_PAIRS_05,
+            real_steps=12_000,
         ),
         "paper": dict(
             train=None,
@@ -103,6 +109,8 @@ LESSONS: dict[str, dict[str, dict]] = {
             pairs=OFFLINE_PAIRS_05,
             variant_pairs=HURT_PAIRS_05,
             variants=VARIANTS_05,
+            real_pairs=REAL_PAIRS_05,
+            real_steps=30_000,
         ),
     },
     # steps, embed: the watched digit run; seeds: moons runs per lambda; long_steps: the

@@ -31,7 +31,7 @@ class Variant:
     """One change against a lesson's baseline run (no change: the baseline itself)."""
 
     name: str  # shown in tables, e.g. "lambda_max 0.3"
-    changes: dict = field(default_factory=dict)  # TrainConfig changes, e.g. {"lambda_max": 0.3}
+    changes: dict = field(default_factory=dict, hash=False)  # TrainConfig changes: {"lr": 1e-4}
     recipe: str = "course"  # the recipe (network and training settings) it starts from
     arch: str | None = None  # another network (a build_model name) with the recipe's settings
     steps_factor: int = 1  # the lesson's steps times this
@@ -105,3 +105,20 @@ def domain_classifier(like: nn.Sequential, hidden: tuple[int, ...]) -> nn.Sequen
 def lesson_variants(s: SimpleNamespace) -> list[Variant]:
     """The baseline and the variants of lesson settings `s` (its `variants` table)."""
     return [Variant("baseline")] + [Variant(name, **spec) for name, spec in s.variants.items()]
+
+
+def lesson_runs(
+    s: SimpleNamespace, variants: list[Variant], pairs: list[str]
+) -> list[tuple[Variant, str, str, int]]:
+    """(variant, task, mode, seed) of every run of a lesson: the first variant (its baseline) on
+    every pair of `pairs`, the others on those of `s.variant_pairs`; source only and DANN for the
+    baseline and for variants that change source only, else DANN alone (the baseline's source
+    only serves). Seeds: `s.seed_list` if set (lessons.setup), else 0, 1, ..."""
+    seeds = getattr(s, "seed_list", None) or list(range(s.seeds))
+    runs = []
+    for i, variant in enumerate(variants):
+        tasks = pairs if i == 0 else [t for t in pairs if t in s.variant_pairs]
+        own = i == 0 or variant.changes_source_only
+        modes = ("source_only", "dann") if own else ("dann",)
+        runs += [(variant, t, mode, seed) for t in tasks for seed in seeds for mode in modes]
+    return runs

@@ -28,7 +28,7 @@ from dannlib.data import domain_pair
 from dannlib.lessons import settings
 from dannlib.saved_runs import find, save_run
 from dannlib.train import fit
-from dannlib.variants import Variant, lesson_variants
+from dannlib.variants import Variant, lesson_runs, lesson_variants
 
 
 def pair_data(task: str, s):
@@ -36,23 +36,6 @@ def pair_data(task: str, s):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the offline MNIST notice
         return domain_pair(task, download=False, limit=s.train, test_limit=s.test, size=32)
-
-
-def jobs(s, names: list[str] | None, pairs: list[str] | None, seeds: list[int]):
-    """(variant, task, mode, seed) of every run asked for, the baseline's first."""
-    for variant in lesson_variants(s):
-        if names and variant.name not in names:
-            continue
-        tasks = s.pairs if variant.is_baseline else s.variant_pairs
-        modes = ("source_only", "dann")
-        if not (variant.is_baseline or variant.changes_source_only):
-            modes = ("dann",)  # its source only is the baseline's
-        for task in tasks:
-            if pairs and task not in pairs:
-                continue
-            for seed in seeds:
-                for mode in modes:
-                    yield variant, task, mode, seed
 
 
 def train_one(variant: Variant, task: str, mode: str, seed: int, s, device: str) -> str:
@@ -95,7 +78,12 @@ def main() -> None:
     args = parser.parse_args()
     s = settings("05", args.profile)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else list(range(s.seeds))
-    todo = list(jobs(s, args.variants, args.pairs, seeds))
+    s.seed_list = seeds
+    todo = [
+        r
+        for r in lesson_runs(s, lesson_variants(s), args.pairs or s.pairs)
+        if not args.variants or r[0].name in args.variants
+    ]
     print(f"{len(todo)} runs ({args.jobs} at a time)", flush=True)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:

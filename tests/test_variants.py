@@ -9,7 +9,7 @@ from torch import nn
 from dannlib.config import set_seed
 from dannlib.lessons import saved_run, settings
 from dannlib.saved_runs import runs_dir
-from dannlib.variants import Variant, domain_classifier, lesson_variants
+from dannlib.variants import Variant, domain_classifier, lesson_runs, lesson_variants
 
 
 def test_a_variant_changes_only_what_it_says():
@@ -80,3 +80,22 @@ def test_the_lesson_variants_come_from_its_table(profile):
     assert set(s.variant_pairs) <= set(s.pairs)
     for v in variants:  # every variant's runs are valid settings
         v.saved_run(SimpleNamespace(**vars(s)), "dann", 0, s.variant_pairs[0])
+
+
+def test_lesson_runs_list_each_run_once():
+    s = settings("05", "default")
+    s.seed_list = [4, 5]
+    variants = lesson_variants(s)
+    runs = lesson_runs(s, variants, s.pairs)
+    assert len(set(runs)) == len(runs)
+    base = [r for r in runs if r[0].is_baseline]
+    assert len(base) == len(s.pairs) * 2 * 2
+    for v in variants[1:]:
+        mine = [r for r in runs if r[0] is v]
+        assert {r[1] for r in mine} == set(s.variant_pairs)
+        assert {r[2] for r in mine} == (
+            {"source_only", "dann"} if v.changes_source_only else {"dann"}
+        )
+        assert {r[3] for r in mine} == {4, 5}
+    only = lesson_runs(s, variants, [s.pairs[0]])  # a pair without variants
+    assert all(r[0].is_baseline for r in only)
