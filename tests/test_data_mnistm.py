@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from dannlib.data import mnistm
+from dannlib.data.download import DatasetUnavailable
 from dannlib.data.mnistm import blend, load_mnist_m, make_mnist_m, random_crops
-
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -103,5 +102,7 @@ def test_bsds_photos_are_used_when_present(tmp_path):
         Image.fromarray(pixels).save(folder / f"{i}.jpg")
     photos, name = mnistm.load_photos(tmp_path)
     assert len(photos) == 3 and photos[0].shape == (3, 48, 64) and name.startswith("BSDS500")
-    domain = load_mnist_m("test", root=tmp_path)
-    assert "BSDS500" in domain.info["source"]
+    course = load_mnist_m("test", root=tmp_path)  # the course data: photos on disk or not
+    assert course.info["source"].startswith("generated: sklearn photos")
+    with pytest.raises(DatasetUnavailable, match="DANNLIB_OFFLINE is set"):  # no real MNIST
+        load_mnist_m("test", root=tmp_path, data="real")

@@ -17,8 +17,6 @@ from dannlib.data.registry import (
     to_channels,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore:MNIST:UserWarning")
-
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
@@ -57,10 +55,14 @@ def test_size_override_and_grey(tmp_path):
     assert pair.source.x.shape == (10, 1, 24, 24) and pair.target_test.x.shape == (10, 1, 24, 24)
 
 
-def test_tasks_needing_svhn_fail_fast_offline(tmp_path):
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [("course", "not part of the course data"), ("real", "train-images-idx3-ubyte.gz")],
+)
+def test_tasks_needing_svhn_fail_fast_offline(tmp_path, data, message):
     start = time.monotonic()
-    with pytest.raises(DatasetUnavailable, match="train_32x32.mat"):
-        domain_pair("mnist->svhn", root=tmp_path, limit=10)
+    with pytest.raises(DatasetUnavailable, match=message):
+        domain_pair("mnist->svhn", data=data, root=tmp_path, limit=10)
     assert time.monotonic() - start < 15
 
 
@@ -70,6 +72,8 @@ def test_tasks_needing_svhn_fail_fast_offline(tmp_path):
         (lambda: load_domain("mnist_n"), DOMAINS),
         (lambda: load_domain("mnist", split="val"), ("train", "test")),
         (lambda: domain_pair("mnist->kmnist"), tuple(TASKS)),
+        (lambda: load_domain("mnist", data="published"), ("course", "real")),
+        (lambda: domain_pair("mnist->mnist_m", data=None), ("course", "real")),
     ],
 )
 def test_invalid_choices_list_the_valid_ones(call, choices):

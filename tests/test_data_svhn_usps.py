@@ -1,4 +1,5 @@
-"""SVHN and USPS: a clear, fast error offline, and parsing of the real on-disk formats."""
+"""SVHN and USPS: not course data; with data="real" a clear, fast error offline, and parsing of
+the real on-disk formats."""
 
 import bz2
 import socket
@@ -30,12 +31,27 @@ def offline(monkeypatch):
 def test_offline_error_is_clear_and_fast(tmp_path, name, split, expected):
     start = time.monotonic()
     with pytest.raises(DatasetUnavailable) as err:
-        load_domain(name, split, root=tmp_path)
+        load_domain(name, split, data="real", root=tmp_path)
     assert time.monotonic() - start < 15
     message = str(err.value)
     assert expected in message and str(tmp_path / name.upper()) in message
     assert name.upper() in message and "http" in message
     assert isinstance(err.value, FileNotFoundError)
+
+
+@pytest.mark.parametrize("name", ["svhn", "usps"])
+def test_the_course_data_says_how_to_get_the_published_files(tmp_path, monkeypatch, name):
+    monkeypatch.delenv("DANNLIB_OFFLINE")  # online or not: the course data never downloads
+    monkeypatch.setattr(download, "host_reachable", lambda *a: pytest.fail("network asked"))
+    with pytest.raises(DatasetUnavailable) as err:
+        load_domain(name, root=tmp_path)
+    message = str(err.value)
+    assert f"{name.upper()} is not part of the course data" in message
+    assert 'DATA = "real"' in message and "data='real'" in message
+    assert str(tmp_path / name.upper()) in message and err.value.reason == (
+        "not part of the course data"
+    )
+    assert not (tmp_path / name.upper()).exists()
 
 
 def test_unreachable_host_is_detected_quickly(monkeypatch):
@@ -81,7 +97,7 @@ def test_usps_bz2_parsing(tmp_path):
     assert domain.x.shape == (5, 1, 16, 16) and domain.y.tolist() == [0, 1, 9, 4, 6]
     expected = (pixels.reshape(5, 16, 16) + 1) / 2 * 255  # [-1, 1] mapped to [0, 255]
     assert np.abs(domain.x[:, 0].numpy() - expected).max() < 1.01  # truncated, as torchvision does
-    resized = load_domain("usps", root=tmp_path, size=32)
+    resized = load_domain("usps", data="real", root=tmp_path, size=32)
     assert resized.x.shape == (5, 3, 32, 32)
 
 
@@ -102,7 +118,7 @@ def test_a_black_holed_network_costs_one_timeout_per_host(monkeypatch, tmp_path)
     try:
         for name, split in [("svhn", "train"), ("svhn", "test"), ("usps", "test")]:
             with pytest.raises(DatasetUnavailable, match="no network"):
-                load_domain(name, split, root=tmp_path)
+                load_domain(name, split, data="real", root=tmp_path)
     finally:
         release.set()
     assert sorted(attempts) == ["ufldl.stanford.edu", "www.csie.ntu.edu.tw"]

