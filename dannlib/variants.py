@@ -36,10 +36,11 @@ class Variant:
     arch: str | None = None  # another network (a build_model name) with the recipe's settings
     steps_factor: int = 1  # the lesson's steps times this
     domain_hidden: tuple[int, ...] = ()  # hidden widths of a replacement domain classifier
+    pairs: tuple[str, ...] = ()  # the pairs it runs on (empty: the lesson's variant_pairs)
 
     @property
     def is_baseline(self) -> bool:
-        return self == Variant(self.name)
+        return self == Variant(self.name, pairs=self.pairs)
 
     @property
     def slug(self) -> str:
@@ -111,13 +112,14 @@ def lesson_runs(
     s: SimpleNamespace, variants: list[Variant], pairs: list[str]
 ) -> list[tuple[Variant, str, str, int]]:
     """(variant, task, mode, seed) of every run of a lesson: the first variant (its baseline) on
-    every pair of `pairs`, the others on those of `s.variant_pairs`; source only and DANN for the
-    baseline and for variants that change source only, else DANN alone (the baseline's source
-    only serves). Seeds: `s.seed_list` if set (lessons.setup), else 0, 1, ..."""
+    every pair of `pairs`, the others on those of their own pairs (default: `s.variant_pairs`)
+    that are in `pairs`; source only and DANN for the baseline and for variants that change
+    source only, else DANN alone (the baseline's source only serves). Seeds: `s.seed_list` if
+    set (lessons.setup), else 0, 1, ..."""
     seeds = getattr(s, "seed_list", None) or list(range(s.seeds))
     runs = []
     for i, variant in enumerate(variants):
-        tasks = pairs if i == 0 else [t for t in pairs if t in s.variant_pairs]
+        tasks = pairs if i == 0 else [t for t in pairs if t in (variant.pairs or s.variant_pairs)]
         own = i == 0 or variant.changes_source_only
         modes = ("source_only", "dann") if own else ("dann",)
         runs += [(variant, t, mode, seed) for t in tasks for seed in seeds for mode in modes]

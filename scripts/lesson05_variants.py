@@ -32,10 +32,10 @@ from dannlib.variants import Variant, lesson_runs, lesson_variants
 
 
 def pair_data(task: str, s):
-    """The lesson's data for `task` at its sizes (offline course data, 32 x 32)."""
+    """The lesson's data for `task` at its sizes (the course data, 32 x 32)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the offline MNIST notice
-        return domain_pair(task, download=False, limit=s.train, test_limit=s.test, size=32)
+        warnings.simplefilter("ignore")  # the course MNIST notice
+        return domain_pair(task, data="course", limit=s.train, test_limit=s.test, size=32)
 
 
 def train_one(variant: Variant, task: str, mode: str, seed: int, s, device: str) -> str:
