@@ -30,7 +30,7 @@ def _numbers(answer, what: str, n: int) -> list[float]:
         raise CheckFailed(f"return {what} as plain numbers, got {answer!r}") from None
 
 
-@checker("paired_gain", "the mean and standard error of the per-seed differences")
+@checker("my_paired_gain", "the mean and standard error of the per-seed differences")
 def check_paired_gain(fn: Callable[[Sequence[float], Sequence[float]], tuple]) -> str:
     """Check `fn(dann, source_only)` -> (mean, standard error) of the per-seed differences."""
     try:
@@ -100,7 +100,7 @@ def _example_history() -> History:
     return history
 
 
-@checker("curve_summary", "late domain accuracy, mid and late target accuracy (window means)")
+@checker("my_curve_summary", "late domain accuracy, mid and late target accuracy (window means)")
 def check_curve_summary(fn: Callable[[object], dict]) -> str:
     """Check `fn(history)`: late_domain_acc (mean of the last 10% of steps), mid_target and
     late_target (means of the target evaluations in the second and the last quarter)."""
