@@ -7,8 +7,9 @@ cost per step (benchmarks/run.py measures the cost) is twice as fast.
     python benchmarks/levers.py --variant '{}' '{"batch_size": 32}' '{"ramp_steps": 500}'
 
 A variant is JSON: TrainConfig changes, plus "ramp_steps" (lambda's ramp length, default
-1,500, as in run.py) and "max_steps" (default 5,000). Each run stops once it reaches 0.935;
-the target test set (1,000 images) is evaluated every --eval-every steps.
+1,500, as in run.py), "max_steps" (default 5,000) and "bf16" (the training step under CPU
+autocast to bfloat16, default false; evaluation stays in float32). Each run stops once it
+reaches 0.935; the target test set (1,000 images) is evaluated every --eval-every steps.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import RAMP_STEPS, THRESHOLDS, fit_timed  # noqa: E402
+from run import RAMP_STEPS, THRESHOLDS, Method, fit_timed  # noqa: E402
 
 from dannlib.data.registry import domain_pair  # noqa: E402
 
@@ -33,15 +34,10 @@ def steps_to(pair, variant: dict, seed: int, eval_every: int) -> dict:
     """One run of the course recipe changed by `variant`: steps to each threshold, best acc."""
     changes = dict(variant)
     ramp, steps = changes.pop("ramp_steps", RAMP_STEPS), changes.pop("max_steps", 5000)
+    bf16 = changes.pop("bf16", False)
+    method = Method("variant", "course", changes, bf16=bf16)
     curve, _ = fit_timed(
-        ("course", changes),
-        pair,
-        steps,
-        seed,
-        eval_every,
-        ramp,
-        eval_sets={"target": pair.target_test},
-        stop_at=STOP_AT,
+        method, pair, steps, seed, eval_every, ramp, test=pair.target_test, stop_at=STOP_AT
     )
     hits = {t: next((k for _, k, a in curve if a >= t), None) for t in THRESHOLDS}
     return {"hits": hits, "best": max(a for _, _, a in curve)}
@@ -58,7 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| variant | " + " | ".join(f"steps to {t:.2f}" for t in THRESHOLDS) + " | best |")
     print("|---" * (len(THRESHOLDS) + 2) + "|")
     for text in args.variant:
-        runs = [steps_to(pair, json.loads(text), s, args.eval_every) for s in range(args.seeds)]
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(steps_to(pair, json.loads(text), seed, args.eval_every))
+            print(f"{text}, seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
         cells = []
         for t in THRESHOLDS:
             hit = [r["hits"][t] for r in runs]

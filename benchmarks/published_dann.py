@@ -104,24 +104,29 @@ def accuracy(model: PublishedDANN, x: torch.Tensor, y: torch.Tensor) -> float:
     return correct / len(x)
 
 
-def train_published(pair, seconds: float, evals: int, seed: int = 0):
-    """Train for about `seconds` (evaluation excluded); evaluate the target test set `evals`
-    times at even intervals of training time.
+def train_published(pair, seconds: float, evals: int, seed: int = 0, device="cpu"):
+    """Train on `device` (the data too) for about `seconds` (evaluation excluded); evaluate
+    the target test set `evals` times at even intervals of training time.
 
     Returns the curve [(train_seconds, step, target_acc), ...] and the seconds per step.
+    On a GPU a step's time is the time to queue it: work still queued at an evaluation
+    (a few steps' at most) is counted as evaluation.
     """
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
-    xs, ys = normalise(pair.source.x, SOURCE_NORM), pair.source.y
-    xt = normalise(pair.target.x, TARGET_NORM)
-    x_test, y_test = normalise(pair.target_test.x, TARGET_NORM), pair.target_test.y
-    model = PublishedDANN()
+    xs, ys = normalise(pair.source.x.to(device), SOURCE_NORM), pair.source.y.to(device)
+    xt = normalise(pair.target.x.to(device), TARGET_NORM)
+    x_test = normalise(pair.target_test.x.to(device), TARGET_NORM)
+    y_test = pair.target_test.y.to(device)
+    model = PublishedDANN().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    zeros = torch.zeros(BATCH_SIZE, dtype=torch.long, device=device)
+    ones = torch.ones(BATCH_SIZE, dtype=torch.long, device=device)
     per_epoch = min(len(xs), len(xt)) // BATCH_SIZE
     curve, trained, step, next_eval = [(0.0, 0, accuracy(model, x_test, y_test))], 0.0, 0, 0.0
     while trained < seconds:
-        src = torch.randperm(len(xs), generator=order)
-        tgt = torch.randperm(len(xt), generator=order)
+        src = torch.randperm(len(xs), generator=order).to(device)
+        tgt = torch.randperm(len(xt), generator=order).to(device)
         for i in range(per_epoch):
             t0 = time.perf_counter()
             p = step / (EPOCHS * per_epoch)
@@ -132,8 +137,8 @@ def train_published(pair, seconds: float, evals: int, seed: int = 0):
             _, domain_t = model(xt[t], alpha)
             loss = (
                 F.nll_loss(class_out, ys[s])
-                + F.nll_loss(domain_s, torch.zeros(len(s), dtype=torch.long))
-                + F.nll_loss(domain_t, torch.ones(len(t), dtype=torch.long))
+                + F.nll_loss(domain_s, zeros)
+                + F.nll_loss(domain_t, ones)
             )
             opt.zero_grad()
             loss.backward()

@@ -70,11 +70,12 @@ class PaperMnistNet(nn.Module):
         self.discriminator = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
 
 
-def accuracy(model: PaperMnistNet, loader: DataLoader) -> float:
+def accuracy(model: PaperMnistNet, loader: DataLoader, device="cpu") -> float:
     model.eval()
     correct = total = 0
     with torch.no_grad():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             correct += (model.classifier(model.features(x)).argmax(1) == y).sum().item()
             total += len(y)
     model.train()
@@ -102,11 +103,18 @@ def _step(model, opt, xs, ys, xt, lambd: float, lr: float) -> None:
 
 
 def train_reference(
-    pair, seconds: float, evals: int, seed: int = 0, batch_size: int = 64, ramp_steps: int = 1500
+    pair,
+    seconds: float,
+    evals: int,
+    seed: int = 0,
+    batch_size: int = 64,
+    ramp_steps: int = 1500,
+    device="cpu",
 ):
-    """Train for about `seconds` (data loading included, evaluation excluded); evaluate the
-    target test set `evals` times at even intervals of training time. lambda ramps over
-    `ramp_steps` steps; the learning rate anneals over the run.
+    """Train on `device` for about `seconds` (data loading included, evaluation excluded);
+    evaluate the target test set `evals` times at even intervals of training time. lambda
+    ramps over `ramp_steps` steps; the learning rate anneals over the run. Batches are made on
+    the CPU and copied to the device, as a textbook loop does.
 
     Returns the curve [(train_seconds, step, target_acc), ...] and the seconds per step.
     """
@@ -120,7 +128,13 @@ def train_reference(
     )
     target_test = DataLoader(DigitImages(pair.target_test.x, pair.target_test.y), 500)
     src, tgt = _forever(source), _forever(target)
-    model = PaperMnistNet()
+
+    def draw():
+        xs, ys = next(src)
+        xt, _ = next(tgt)
+        return xs.to(device), ys.to(device), xt.to(device)
+
+    model = PaperMnistNet().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     # the lr schedule needs the number of steps: estimate it from a few timed throw-away steps
@@ -129,22 +143,19 @@ def train_reference(
     times = []
     for _ in range(12):
         t0 = time.perf_counter()
-        xs, ys = next(src)
-        xt, _ = next(tgt)
-        _step(probe, probe_opt, xs, ys, xt, 0.0, 0.0)
+        _step(probe, probe_opt, *draw(), 0.0, 0.0)
         times.append(time.perf_counter() - t0)
     total_steps = max(1, int(seconds / float(np.median(times[2:]))))
 
-    curve, trained, next_eval = [(0.0, 0, accuracy(model, target_test))], 0.0, 0.0
+    curve, trained, next_eval = [(0.0, 0, accuracy(model, target_test, device))], 0.0, 0.0
     for step in range(total_steps):
         t0 = time.perf_counter()
-        xs, ys = next(src)
-        xt, _ = next(tgt)
+        xs, ys, xt = draw()
         lambd = 2.0 / (1.0 + math.exp(-10 * step / ramp_steps)) - 1
         lr = 0.01 / (1 + 10 * step / total_steps) ** 0.75
         _step(model, opt, xs, ys, xt, lambd, lr)
         trained += time.perf_counter() - t0
         if trained >= next_eval + seconds / evals or step + 1 == total_steps:
             next_eval = trained
-            curve.append((trained, step + 1, accuracy(model, target_test)))
+            curve.append((trained, step + 1, accuracy(model, target_test, device)))
     return curve, trained / total_steps

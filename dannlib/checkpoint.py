@@ -2,8 +2,10 @@
 
 Saved atomically (a crash mid-save leaves the previous file intact); loaded with
 `torch.load(weights_only=True)`, so a checkpoint file can never run code. Everything read is
-checked before it is used: the spec's architecture, argument names, types and ranges (so a
-file cannot ask for a 100 GB network), then the weights' names, shapes and values.
+checked before it is used: every tensor in the file against its storage (`dannlib.tensors`:
+no stride-0 views claiming billions of values, no sparse weights), the spec's architecture,
+argument names, types and ranges (so a file cannot ask for a 100 GB network or 512 x 512
+inputs), then the weights' names, shapes and values.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 
 import torch
 
-from dannlib.files import atomic_torch_save, file_kind, one_line
+from dannlib.files import atomic_torch_save, file_kind, one_line, printable
 from dannlib.models import ARCHITECTURES, DANN
+from dannlib.tensors import check_tensors
 
 FORMAT = "dannlib-checkpoint-v1"
 MAX_CLASSES = 10_000
-MAX_SIZE = 1024  # image side in pixels; the digit tasks use 28 and 32
+MAX_SIZE = 128  # image side in pixels; the digit tasks use 28 and 32
 MAX_ARGUMENT = 1_000_000  # any other whole-number argument (channels, hidden units)
 MAX_PARAMETERS = 200_000_000  # 800 MB of float32 weights; the course's largest net has 33 M
 
@@ -53,44 +56,55 @@ def save_checkpoint(
 
 def _open_regular(path: Path):
     """`path` opened for reading, never blocking; CheckpointError if it is not a usable file."""
+    shown = printable(path)
     kind = file_kind(path)
     if kind == "missing":
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise FileNotFoundError(f"no checkpoint at {shown}")
     if kind == "a folder":
-        raise CheckpointError(f"{path} is a folder, not a checkpoint; pass the model.pt inside it")
+        raise CheckpointError(f"{shown} is a folder, not a checkpoint; pass the model.pt inside it")
     if kind is not None:
-        raise CheckpointError(f"{path} is {kind}, not a checkpoint file")
+        raise CheckpointError(f"{shown} is {kind}, not a checkpoint file")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a swapped-in FIFO: no wait
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         os.close(fd)
         what = "empty (0 bytes)" if stat.S_ISREG(info.st_mode) else "not a regular file"
         raise CheckpointError(
-            f"{path} is {what}, not a checkpoint: an interrupted copy or download? "
+            f"{shown} is {what}, not a checkpoint: an interrupted copy or download? "
             "Copy it again or re-create it with save_checkpoint."
         )
     return os.fdopen(fd, "rb")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The raw checkpoint dict, loaded safely; clear errors for missing or broken files."""
+    """The raw checkpoint dict, loaded safely; clear errors for missing or broken files.
+
+    Every tensor in it has passed `dannlib.tensors.check_tensor` (dense, within its storage).
+    """
     path = Path(path)
+    shown = printable(path)
     with _open_regular(path) as f:
         try:
             payload = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as err:  # any unpickling failure means: not a usable checkpoint
             raise CheckpointError(
-                f"{path} is not a readable dannlib checkpoint (truncated, corrupted or not a "
+                f"{shown} is not a readable dannlib checkpoint (truncated, corrupted or not a "
                 f"checkpoint at all): {type(err).__name__}: {_first_sentence(err)}. Re-create it "
                 "with save_checkpoint."
             ) from err
+    try:
+        check_tensors(payload, "checkpoint")
+    except ValueError as err:
+        raise CheckpointError(
+            f"{shown} is refused: {one_line(err)}. Re-create it with save_checkpoint."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a dannlib checkpoint (expected format {FORMAT}).")
+        raise CheckpointError(f"{shown} is not a dannlib checkpoint (expected format {FORMAT}).")
     if not {"spec", "state_dict"} <= payload.keys():
-        raise CheckpointError(f"{path} is an incomplete dannlib checkpoint (no spec or weights).")
+        raise CheckpointError(f"{shown} is an incomplete dannlib checkpoint (no spec or weights).")
     for key in ("config", "history", "train_state"):
         if not isinstance(payload.get(key, {}), dict):
-            raise CheckpointError(f"{path} is a damaged dannlib checkpoint ({key} is not a dict).")
+            raise CheckpointError(f"{shown} is a damaged dannlib checkpoint ({key} is not a dict).")
     return payload
 
 
@@ -151,10 +165,15 @@ def validate_spec(spec) -> DANN:
 
 def check_state_dict(state, expected: Mapping[str, torch.Tensor], path="checkpoint") -> None:
     """CheckpointError unless `state` maps the `expected` names to finite tensors of that shape."""
+    path = printable(path)
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise CheckpointError(f"{path} is damaged: its weights are not a mapping of tensors")
+    try:
+        check_tensors(dict(state), "weights")
+    except ValueError as err:
+        raise CheckpointError(f"{path} is refused: {one_line(err)}") from None
     missing, extra = expected.keys() - state.keys(), state.keys() - expected.keys()
     if missing or extra:
         raise CheckpointError(
@@ -182,7 +201,9 @@ def load_checkpoint(path: str | os.PathLike, model: DANN | None = None) -> tuple
         try:
             shell = validate_spec(payload["spec"])
         except ValueError as err:
-            raise CheckpointError(f"{path} holds an unusable model spec: {err}") from None
+            raise CheckpointError(
+                f"{printable(path)} holds an unusable model spec: {err}"
+            ) from None
         check_state_dict(payload["state_dict"], shell.state_dict(), path)
         spec = payload["spec"]
         model = ARCHITECTURES[spec["arch"]](**spec.get("kwargs", {}))
@@ -197,7 +218,7 @@ def load_weights(model: DANN, payload: dict, path: str | os.PathLike = "checkpoi
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
-        raise CheckpointError(f"{path} does not fit the model: {one_line(err)}") from err
+        raise CheckpointError(f"{printable(path)} does not fit the model: {one_line(err)}") from err
 
 
 def check_spec(model: DANN, payload: dict, path: str | os.PathLike = "checkpoint") -> None:
@@ -206,7 +227,8 @@ def check_spec(model: DANN, payload: dict, path: str | os.PathLike = "checkpoint
     if model.spec != spec:
         kwargs = spec.get("kwargs", {}) if isinstance(spec, Mapping) else {}
         raise CheckpointError(
-            f"{path} holds a {_describe(spec)} but the model is a {_describe(model.spec)}. "
+            f"{printable(path)} holds a {_describe(spec)} but the model is a "
+            f"{_describe(model.spec)}. "
             f"Load it with model=None to rebuild the right one, or build_model("
             f"'{_get(spec, 'arch')}', **{kwargs})."
         )

@@ -1,38 +1,52 @@
 """The `dann` command: train, evaluate and predict with digit models, and run the course.
 
-This is the one module of dannlib that prints: results on stdout, problems on stderr.
-Exit codes: 0 done; 1 the command could not be done (files, data, device, a failed notebook
-or image); 2 the command line is wrong; 130 / 143 stopped by Ctrl-C / SIGTERM. Every problem
-is one line on stderr; `--debug` shows the traceback instead.
+A thin layer over the library. The tasks and their image sizes come from the data registry,
+the data from `domain_pair` / `load_domain` (`--data course` or `real`, as a lesson's DATA),
+the network and its settings from a recipe, a profile's sizes from lesson 04's row of
+dannlib.lessons, and the training from `fit`, whose record of the run (settings and data) is
+the checkpoint's "config": a run trained here is a run dannlib.saved_runs accepts when its data
+and settings match. What is the command's own: the run folder (written as OUT.partial under a
+lock, published whole), the CSV, the figure and the checks of the command line.
+
+This is the one module of dannlib that prints: results on stdout, problems on stderr, control
+characters shown as escapes. Exit codes: 0 done; 1 the command could not be done (files, data,
+device, a failed notebook or image, another run writing the same folder); 2 the command line is
+wrong; 130 / 143 stopped by Ctrl-C / SIGTERM. Every problem is one line on stderr; `--debug`
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
 import shlex
 import shutil
 import signal
+import stat
 import sys
 import textwrap
 import warnings
 from pathlib import Path
 
 from dannlib.config import PROFILE_NAMES, REPO_URL
-from dannlib.data.registry import DOMAINS
-from dannlib.files import one_line
+from dannlib.data.registry import DATA_CHOICES, DATASETS, DOMAINS, TASKS
+from dannlib.files import one_line, printable
 from dannlib.models import ARCHITECTURES
 from dannlib.recipes import RECIPES
 from dannlib.train import LR_SCHEDULES, MAX_BATCH_SIZE, MODES, OPTIMIZERS
 
 ARCHS = tuple(a for a in ARCHITECTURES if a != "toy")  # the networks that take images
 DIGIT_RECIPES = tuple(name for name, r in RECIPES.items() if r.arch in ARCHS)
-NATIVE_28 = {"mnist", "mnist_m"}  # domains whose images are 28 x 28; other tasks use 32 x 32
+PROFILE_LESSON = "04"  # `--profile` sizes: lesson 04's (dannlib.lessons.LESSONS)
 PARTIAL = ".partial"  # suffix of the folder a run is written into until it is complete
 RUN_FILES = {"model.pt", "history.json", "history.csv", "curves.png", "run.json"}
+FINISHED = {"history.csv", "curves.png"}  # written once training is done; run.json: until then
+MESSAGE_LIMIT = 10_000  # characters of an error line: long paths (two of 4,096) are shown whole
 
 
 class UsageError(Exception):
@@ -47,15 +61,24 @@ class Terminated(SystemExit):
     """Raised by the SIGTERM handler of `dann train`: exit code 143 once the state is saved."""
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number(low: int):
+    """An argparse type: a whole number >= `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {low}, got {text!r}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int, seed = whole_number(1), whole_number(0)
 
 
 def batch_size(text: str) -> int:
@@ -79,12 +102,36 @@ def positive_float(text: str) -> float:
     return value
 
 
+def path(text: str) -> str:
+    """argparse type: a path that is not empty (an empty one would silently mean the default)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; name a file or folder")
+    return text
+
+
+class _DataFolder(str):
+    """A folder given to --data, which named the data folder before --data-dir did."""
+
+
+def data_choice(text: str) -> str:
+    """argparse type: 'course' or 'real'; an existing folder is taken as the deprecated
+    `--data DIR` (main() says to use --data-dir)."""
+    if text in DATA_CHOICES:
+        return text
+    if text and os.path.isdir(text):
+        return _DataFolder(text)
+    raise argparse.ArgumentTypeError(
+        f"choose from {', '.join(map(repr, DATA_CHOICES))}, got {printable(text)!r} "
+        "(the data folder is --data-dir)"
+    )
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (plus where to find help), exit code 2."""
 
     def error(self, message: str):
         """Print `prog: error: message` on one line and exit with code 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see: {self.prog} --help)\n")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -101,12 +148,23 @@ def _examples(text: str) -> str:
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data", metavar="DIR", help="dataset folder (default: $DANNLIB_DATA or ./data)"
+        "--data",
+        type=data_choice,
+        default="course",
+        metavar="{course,real}",
+        help="course (default): the course's own data, the same on every machine, offline; "
+        "real: the published datasets, downloaded into --data-dir (SVHN and USPS need it)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=path,
+        metavar="DIR",
+        help="dataset folder (default: $DANNLIB_DATA, else the course's data/, else ./data)",
     )
     p.add_argument(
         "--no-download",
         action="store_true",
-        help="never download; use files on disk or the offline fallbacks",
+        help="with --data real: never download, use only the files in --data-dir",
     )
 
 
@@ -159,14 +217,16 @@ def _train_parser(sub) -> None:
         "and its settings; other options override them), then save model.pt (checkpoint), "
         "history.json, history.csv and curves.png into --out. The run is written into "
         "OUT.partial first (with a checkpoint at every evaluation) and renamed to OUT when "
-        "complete. Ctrl-C or SIGTERM saves the last completed step and exits 130 or 143; the "
-        "same command with --resume continues.",
+        "complete; a second run on the same --out is refused while one is running. Ctrl-C or "
+        "SIGTERM saves the last completed step and exits 130 or 143; the same command with "
+        "--resume continues. The tasks (SOURCE->TARGET): " + ", ".join(TASKS) + ".",
         """
         dann train --source mnist --target mnist_m --recipe course --steps 1500 --out runs/dann
         dann train --source mnist --target mnist_m --mode source_only --epochs 10 \\
                    --out runs/source_only
         dann train --source mnist --target mnist_m --recipe course --steps 1500 --out runs/dann \\
                    --resume   (after an interruption)
+        dann train --source svhn --target mnist --data real --recipe course --out runs/svhn
         dann train --source mnist --target mnist_m --steps 3 --limit 200 --out runs/smoke""",
     )
     train.add_argument("--source", required=True, choices=DOMAINS, help="labelled domain")
@@ -185,27 +245,37 @@ def _train_parser(sub) -> None:
     )
     train.add_argument("--arch", choices=ARCHS, help="network (default: the recipe's)")
     train.add_argument(
-        "--size", type=positive_int, help="image size (default: 28 for mnist/mnist_m, else 32)"
+        "--size", type=positive_int, help="image size (default: the task's, 28 or 32)"
     )
     train.add_argument(
         "--limit", type=positive_int, help="training images per domain (default: the profile's)"
     )
     train.add_argument(
-        "--test-limit", type=positive_int, help="test images per domain (default: the profile's)"
+        "--test-limit",
+        type=positive_int,
+        help="test images per domain (default: the profile's, else --limit)",
     )
     train.add_argument(
         "--profile",
         choices=PROFILE_NAMES,
-        help="sizes when --steps/--limit are not given (default: $DANNLIB_PROFILE or default)",
+        help="lesson 04's sizes when --steps/--limit/--test-limit are not given (default: "
+        "$DANNLIB_PROFILE or default)",
     )
-    train.add_argument("--batch-size", type=batch_size, help="per domain (the recipe's: 64)")
+    train.add_argument("--batch-size", type=batch_size, help="per domain (the recipe's: 32)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the recipe's")
     train.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's)")
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="default: the recipe's")
-    train.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    train.add_argument("--seed", type=seed, default=0, help="seed of the training (0)")
+    train.add_argument(
+        "--data-seed",
+        type=seed,
+        default=0,
+        help="the data's random draw: the --limit subset, MNIST-M's and SynDigits' images "
+        "(0, as the lessons)",
+    )
     train.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     train.add_argument(
-        "--out", metavar="DIR", help="output folder (default: runs/SOURCE-TARGET-MODE)"
+        "--out", type=path, metavar="DIR", help="output folder (default: runs/SOURCE-TARGET-MODE)"
     )
     train.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out folder when done"
@@ -221,21 +291,31 @@ def _evaluate_parser(sub) -> None:
     evaluate = _command(
         sub,
         "evaluate",
-        "accuracy of a checkpoint on a digit domain",
+        "print a checkpoint's accuracy on a domain",
         "Print a saved model's accuracy on one domain and where that data came from. Batch "
         "norm is read as the checkpoint's recipe says (course: the domain's own statistics).",
         """
         dann evaluate --checkpoint runs/dann/model.pt --domain mnist_m
         dann evaluate --checkpoint runs/dann/model.pt --domain mnist --split train \\
-                      --limit 1000""",
+                      --limit 1000
+        dann evaluate --checkpoint runs/svhn/model.pt --domain mnist --data real""",
     )
-    evaluate.add_argument("--checkpoint", required=True, metavar="PATH", help="model.pt from train")
+    evaluate.add_argument(
+        "--checkpoint", required=True, type=path, metavar="PATH", help="model.pt from train"
+    )
     evaluate.add_argument("--domain", required=True, choices=DOMAINS, help="data to evaluate on")
     evaluate.add_argument(
         "--split", default="test", choices=("train", "test"), help="default: test"
     )
     evaluate.add_argument("--limit", type=positive_int, help="images (class-balanced subset)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the --limit subset (0)")
+    evaluate.add_argument(
+        "--data-seed",
+        "--seed",
+        dest="seed",
+        type=seed,
+        default=0,
+        help="the data's random draw: the --limit subset, MNIST-M's and SynDigits' images (0)",
+    )
     _add_data_options(evaluate)
 
 
@@ -257,9 +337,15 @@ def _predict_parser(sub) -> None:
         dann predict --checkpoint runs/dann/model.pt --images my_digits/
         dann predict --checkpoint runs/dann/model.pt --images scans/ --out scans.csv""",
     )
-    predict.add_argument("--checkpoint", required=True, metavar="PATH", help="model.pt from train")
-    predict.add_argument("--images", required=True, metavar="FOLDER", help="folder of image files")
-    predict.add_argument("--out", default="predictions.csv", metavar="CSV", help="predictions.csv")
+    predict.add_argument(
+        "--checkpoint", required=True, type=path, metavar="PATH", help="model.pt from train"
+    )
+    predict.add_argument(
+        "--images", required=True, type=path, metavar="FOLDER", help="folder of image files"
+    )
+    predict.add_argument(
+        "--out", type=path, default="predictions.csv", metavar="CSV", help="predictions.csv"
+    )
     predict.add_argument("--batch-size", type=batch_size, default=256, help="images per batch")
     predict.add_argument(
         "--max-pixels", type=positive_int, default=None, help="refuse larger images (40,000,000)"
@@ -283,9 +369,13 @@ def _course_parser(sub) -> None:
         dann course --notebooks path/to/notebooks --profile default --timeout 3600""",
     )
     course.add_argument("--profile", default="quick", choices=PROFILE_NAMES, help="default: quick")
-    course.add_argument("--out", default="build", metavar="DIR", help="executed copies (build/)")
+    course.add_argument(
+        "--out", type=path, default="build", metavar="DIR", help="executed copies (build/)"
+    )
     course.add_argument("--only", nargs="+", metavar="NN", help="run only these (e.g. 03 04)")
-    course.add_argument("--notebooks", metavar="DIR", help="notebooks folder (default: found)")
+    course.add_argument(
+        "--notebooks", type=path, metavar="DIR", help="notebooks folder (default: found)"
+    )
     course.add_argument(
         "--timeout",
         type=positive_int,
@@ -297,16 +387,28 @@ def _course_parser(sub) -> None:
 
 def _say(*lines: str) -> None:
     for line in lines:
-        print(line, flush=True)
+        print(printable(line), flush=True)
 
 
 def _warn(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(printable(line), file=sys.stderr, flush=True)
 
 
 def _data_line(domain) -> str:
     info = domain.info
     return f"  {info['name']} {info['split']}: {len(domain):,} images, source: {info['source']}"
+
+
+def _course_data_only(names, data: str) -> None:
+    """UsageError for a dataset that is not part of the course data, before any work."""
+    for name in names:
+        dataset = DATASETS[name]
+        if data == "course" and not dataset.course:
+            raise UsageError(
+                f"{name} is not part of the course data; pass --data real to use the published "
+                f"{name.upper()} ({dataset.published}; downloaded into --data-dir unless "
+                "--no-download)"
+            )
 
 
 def _history_csv(history: dict) -> str:
@@ -353,29 +455,23 @@ def _device(name: str | None):
     return device
 
 
-def _model_spec(arch: str, size: int, extra: dict | None = None) -> dict:
-    """The spec of the digit network to train (`extra`: the recipe's own network arguments);
-    UsageError if --size does not fit `arch`."""
+def _network(recipe, size: int):
+    """The recipe's network for `size` x `size` images, built on the meta device (checked,
+    nothing allocated); UsageError if it cannot take that size."""
     from dannlib.checkpoint import validate_spec
 
-    kwargs = {"num_classes": 10, "in_channels": 3, "size": size, **(extra or {})}
-    spec = {"arch": arch, "kwargs": kwargs}
     try:
-        validate_spec(spec)
+        return validate_spec({"arch": recipe.arch, "kwargs": {**recipe.model_kwargs, "size": size}})
     except ValueError as err:
         raise UsageError(f"--size {size}: {err}") from None
-    return spec
 
 
-def _training_bytes(spec: dict, batch: int) -> int:
+def _training_bytes(shell, batch: int) -> int:
     """Rough memory one training step takes: activations (kept for backward, plus their
     gradients) of 2 x `batch` images, and weights, gradients and Adam's two moments."""
     import torch
 
-    from dannlib.checkpoint import validate_spec
-
-    shell = validate_spec(spec).eval()
-    size, channels = spec["kwargs"]["size"], spec["kwargs"]["in_channels"]
+    size, channels = shell.spec["kwargs"]["size"], shell.spec["kwargs"]["in_channels"]
     floats = [0]
 
     def count(module, inputs, output) -> None:
@@ -383,7 +479,7 @@ def _training_bytes(spec: dict, batch: int) -> int:
 
     leaves = [m for m in shell.modules() if not list(m.children())]
     hooks = [m.register_forward_hook(count) for m in leaves]
-    shell(torch.zeros(1, channels, size, size, device="meta"))
+    shell.eval()(torch.zeros(1, channels, size, size, device="meta"))
     for hook in hooks:
         hook.remove()
     weights = sum(p.numel() for p in shell.parameters())
@@ -404,15 +500,20 @@ def _device_bytes(device) -> int | None:
     return None
 
 
-def _check_batch(batch: int, spec: dict, data: list, device) -> None:
-    """UsageError if --batch-size exceeds the training data or half the device's memory."""
-    smallest = min(len(d) for d in data)
+def _check_data(pair, batch: int, shell, device) -> None:
+    """Failure for an empty split; UsageError if --batch-size exceeds the training data or
+    half the device's memory."""
+    for domain in pair.values():
+        if len(domain) == 0:
+            split = domain.info.get("split")
+            raise Failure(f"{domain.name} {split} holds no images: nothing to train or test on")
+    smallest = min(len(pair.source), len(pair.target))
     if batch > smallest:
         raise UsageError(
             f"--batch-size {batch} is more than the {smallest:,} training images of a domain; "
             f"use --batch-size {smallest} or less, or more images (--limit)"
         )
-    need, have = _training_bytes(spec, batch), _device_bytes(device)
+    need, have = _training_bytes(shell, batch), _device_bytes(device)
     if have is not None and need > have / 2:
         raise UsageError(
             f"--batch-size {batch} would need about {need / 1e6:,.0f} MB of memory for one step, "
@@ -422,48 +523,107 @@ def _check_batch(batch: int, spec: dict, data: list, device) -> None:
 
 class RunFolder:
     """Where `dann train` writes: OUT.partial while training (resumable), renamed to OUT at the
-    end, so OUT holds model, history and figure of one complete run or nothing new at all."""
+    end, so OUT holds model, history and figure of one complete run or nothing new at all.
+    A lock beside OUT (.OUT.lock) is held from the checks to the end, so a second run on the
+    same OUT is refused before it trains."""
 
-    def __init__(self, out: Path, *, overwrite: bool, resume: bool, command: str):
+    def __init__(self, out: str, *, overwrite: bool, resume: bool, command: str):
         from dannlib.files import check_output
 
+        if not Path(out).resolve().name:
+            raise UsageError(
+                f"--out {printable(out)}: the root folder cannot hold a run; name a new folder"
+            )
+        if Path(out).name.endswith(PARTIAL):
+            raise UsageError(
+                f"--out {printable(out)}: names ending in {PARTIAL} are where dann train keeps "
+                "unfinished runs; choose another name"
+            )
         self.out = check_output(out, folder=True, what="--out")
         partial = self.out.with_name(self.out.name + PARTIAL)
         self.partial = check_output(partial, folder=True, what="--out")
         self.checkpoint, self.command = self.partial / "model.pt", command
+        self.overwrite, self.resume = overwrite, resume
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold OUT's lock, check OUT and OUT.partial under it, then run the block."""
+        path = self.out.with_name(f".{self.out.name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _lock(path, f"--out {printable(self.out)}")
+        try:
+            self._check()
+            yield self
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # under the lock: a waiting run then locks a new file
+            os.close(fd)
+
+    def _check(self) -> None:
+        """UsageError unless OUT and OUT.partial allow what was asked (new, --overwrite,
+        --resume)."""
         for folder in (self.out, self.partial):
             _only_run_files(folder)
-        if self.out.exists() and not overwrite:
+        shown, partial = printable(self.out), printable(self.partial)
+        if self.out.exists() and not self.overwrite:
             raise UsageError(
-                f"--out {out} already holds a run; pass --overwrite to replace it when the new "
+                f"--out {shown} already holds a run; pass --overwrite to replace it when the new "
                 "run is complete, or choose another --out"
             )
-        if resume and not self.checkpoint.is_file():
-            raise UsageError(f"--resume: no interrupted run to continue in {self.partial}")
-        if self.partial.exists() and not (resume or overwrite):
+        names = {p.name for p in self.partial.iterdir()} if self.partial.is_dir() else set()
+        if names & FINISHED and "run.json" not in names:
             raise UsageError(
-                f"{self.partial} holds an interrupted run: continue it with --resume, or start "
+                f"{partial} holds a finished run, not an interrupted one (saved with --out "
+                f"{partial}?); rename it: dann train neither continues nor deletes it"
+            )
+        if self.resume and not self.checkpoint.is_file():
+            raise UsageError(f"--resume: no interrupted run to continue in {partial}")
+        if names and not (self.resume or self.overwrite):
+            raise UsageError(
+                f"{partial} holds an interrupted run: continue it with --resume, or start "
                 "again with --overwrite"
             )
-        self.resume = resume
 
-    def start(self, settings: dict) -> None:
-        """Create OUT.partial (emptied unless resuming) and record the run's settings."""
+    def start(self, record: dict) -> None:
+        """Create OUT.partial (emptied unless resuming) holding run.json, the command that
+        started the run. Resuming: UsageError unless the interrupted run was trained alike
+        (`record`: this run's, dannlib.train_config.run_record; the library's one rule)."""
+        from dannlib.checkpoint import read_checkpoint
         from dannlib.files import atomic_write_text
+        from dannlib.train_config import differences
 
-        record = self.partial / "run.json"
         if self.resume:
-            saved = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
-            changed = sorted(k for k in settings if saved.get("settings", {}).get(k) != settings[k])
+            changed = differences(read_checkpoint(self.checkpoint)["config"], record)
             if changed:
+                command = _read_json(self.partial / "run.json").get("command")
+                how = (
+                    f"continue it with its own command: {printable(command)} --resume"
+                    if isinstance(command, str) and command
+                    else "continue it with the options it was started with"
+                )
                 raise UsageError(
-                    f"--resume: {', '.join(changed)} differ from the interrupted run's; "
-                    f"continue it with its own command: {saved.get('command', '?')} --resume"
+                    f"--resume: {', '.join(changed)} differ from the interrupted run's; {how}, "
+                    "or start again with --overwrite"
                 )
             return
         shutil.rmtree(self.partial, ignore_errors=True)
         self.partial.mkdir(parents=True)
-        atomic_write_text(json.dumps({"command": self.command, "settings": settings}), record)
+        atomic_write_text(json.dumps({"command": self.command}), self.partial / "run.json")
+
+    @contextlib.contextmanager
+    def resuming(self):
+        """A checkpoint refused while resuming (damaged, another network) says how to start
+        again instead."""
+        from dannlib.checkpoint import CheckpointError
+
+        try:
+            yield
+        except CheckpointError as err:
+            if not self.resume:
+                raise
+            raise Failure(
+                f"{one_line(err, MESSAGE_LIMIT)} (to start again instead: --overwrite)"
+            ) from None
 
     def publish(self) -> None:
         """Replace OUT by the complete OUT.partial (signals wait until it is done)."""
@@ -480,9 +640,63 @@ class RunFolder:
         if not self.checkpoint.is_file():
             return f"{how} before training started; nothing was saved"
         return (
-            f"{how}; progress up to the last completed step is saved in {self.checkpoint}. "
+            f"{how}; progress up to the last completed step is saved in "
+            f"{printable(self.checkpoint)}. "
             f"To continue: {self.command}{resume}"
         )
+
+
+def _lock(path: Path, what: str) -> int:
+    """An open file descriptor of `path` holding its exclusive lock; Failure if another
+    process holds it. The lock goes with the process (a killed run leaves none). A link or
+    anything but a regular file at `path` is refused, never written through."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    while True:
+        holder = ""
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as err:
+            raise Failure(
+                f"cannot lock {what}: {printable(path)}: {err.strerror}; remove it"
+            ) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise Failure(f"cannot lock {what}: {printable(path)} is not a regular file; remove it")
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            with contextlib.suppress(OSError):
+                holder = os.read(fd, 20).decode(errors="replace").strip()
+            os.close(fd)
+            raise Failure(
+                f"another dann train{f' (process {holder})' if holder.isdigit() else ''} is "
+                f"writing to {what}; wait until it ends, or choose another --out"
+            ) from None
+        try:
+            current = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if current:  # not a file its last holder removed while we waited for it
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)
+
+
+def _read_json(path: Path) -> dict:
+    """`path`'s JSON object, or {} if it is missing or damaged."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _only_run_files(folder: Path) -> None:
@@ -494,8 +708,9 @@ def _only_run_files(folder: Path) -> None:
     others = sorted(n for n in names if n not in RUN_FILES and not _own_temp(n))
     if others:
         raise UsageError(
-            f"{folder} holds files that dann train did not write ({', '.join(others[:3])}); "
-            "it only replaces its own run folders: choose another --out"
+            f"{printable(folder)} holds files that dann train did not write "
+            f"({', '.join(map(printable, others[:3]))}); it only replaces its own run "
+            "folders: choose another --out"
         )
 
 
@@ -510,25 +725,35 @@ def _exit_143(signum, frame) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`dann train`."""
-    from dannlib.config import get_profile
+    from dannlib.lessons import settings
     from dannlib.recipes import get_recipe
 
-    profile, recipe = get_profile(args.profile), get_recipe(args.recipe)
-    size = args.size or (28 if {args.source, args.target} <= NATIVE_28 else 32)
-    arch = args.arch or recipe.arch
-    spec = _model_spec(arch, size, recipe.model_kwargs if arch == recipe.arch else None)
+    task = f"{args.source}->{args.target}"
+    if task not in TASKS:
+        raise UsageError(f"{task} is not one of dannlib's tasks: {', '.join(TASKS)}")
+    _course_data_only((args.source, args.target), args.data)
+    recipe = get_recipe(args.recipe)
+    if args.arch and args.arch != recipe.arch:  # another network, the recipe's settings
+        recipe = dataclasses.replace(recipe, arch=args.arch, model_kwargs={})
+    sizes = settings(PROFILE_LESSON, args.profile)
+    shell = _network(recipe, args.size or TASKS[task])
     device = _device(args.device)
-    steps = None if args.epochs else args.steps or profile.digits_steps
+    steps = getattr(sizes, f"{recipe.name}_steps", sizes.course_steps)
     changes = {k: getattr(args, k) for k in ("optimizer", "lr", "lr_schedule", "batch_size")}
     changes = {k: v for k, v in changes.items() if v is not None}  # the recipe's otherwise
     config = recipe.config.replace(
-        steps=steps, epochs=args.epochs, mode=args.mode, seed=args.seed, **changes
+        steps=None if args.epochs else args.steps or steps,
+        epochs=args.epochs,
+        mode=args.mode,
+        seed=args.seed,
+        **changes,
     )
-    out = Path(args.out or Path("runs", f"{args.source}-{args.target}-{args.mode}"))
+    out = args.out or str(Path("runs", f"{args.source}-{args.target}-{args.mode}"))
     run = RunFolder(out, overwrite=args.overwrite, resume=args.resume, command=args.invocation)
     previous = signal.signal(signal.SIGTERM, _exit_143) if _on_main() else None
     try:
-        return _train(args, profile, spec, config, device, run)
+        with run.locked():
+            return _train(args, task, sizes, recipe, shell, config, device, run)
     except Terminated:
         _warn(f"dann train: {run.stopped('stopped by SIGTERM')}")
         return 143
@@ -537,48 +762,46 @@ def cmd_train(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _train(args, profile, spec: dict, config, device, run: RunFolder) -> int:
+def _train(args, task: str, sizes, recipe, shell, config, device, run: RunFolder) -> int:
     """Load the data, train into OUT.partial, then write the results and publish them."""
     from dannlib.config import set_seed
-    from dannlib.data.registry import load_domain
-    from dannlib.models import build_model
+    from dannlib.data.registry import domain_pair
     from dannlib.train import fit
+    from dannlib.train_config import data_note, run_record
 
-    size = spec["kwargs"]["size"]
-    limit = args.limit or profile.digits_train
-    test_limit = args.test_limit or profile.digits_test
-
-    def load(name: str, split: str, n: int | None):
-        return load_domain(
-            name, split, root=args.data, download=not args.no_download, size=size, limit=n,
-            seed=args.seed,
-        )  # fmt: skip
-
-    task = f"{args.source}->{args.target}"
-    _say(f"task {task} ({size} x {size} RGB), profile {profile.name}; data:")
-    source, target = load(args.source, "train", limit), load(args.target, "train", limit)
-    source_test = load(args.source, "test", test_limit)
-    target_test = load(args.target, "test", test_limit)
-    _say(*(_data_line(d) for d in (source, target, source_test, target_test)))
-    _check_batch(config.batch_size, spec, [source, target], device)
-    settings = {"task": task, **spec, "limit": limit, "test_limit": test_limit}
-    run.start({**settings, **config.to_dict()})
+    size = shell.spec["kwargs"]["size"]
+    limit, test_limit = args.limit or sizes.train, args.test_limit or sizes.test
+    _say(f"task {task} ({size} x {size}), profile {sizes.profile}, {args.data} data:")
+    pair = domain_pair(
+        task,
+        data=args.data,
+        root=args.data_dir,
+        download=not args.no_download,
+        limit=limit,
+        test_limit=test_limit,
+        size=size,
+        seed=args.data_seed,
+    )
+    _say(*(_data_line(domain) for domain in pair.values()))
+    _check_data(pair, config.batch_size, shell, device)
+    with run.resuming():
+        run.start(run_record(config, pair.source, pair.target))
 
     set_seed(args.seed)
-    model = build_model(spec["arch"], **spec["kwargs"]).to(device)
+    model = recipe.build_model(size=size).to(device)
     length = f"{config.steps} steps" if config.steps else f"{config.epochs} epochs"
     _say(
-        f"training {spec['arch']} net (recipe {args.recipe}), mode {config.mode}, {length}, "
+        f"training {recipe.arch} net (recipe {args.recipe}), mode {config.mode}, {length}, "
         f"on {device}" + (", resuming" if run.resume else "")
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), run.resuming():
         warnings.filterwarnings("ignore", "training interrupted")  # said below, with the command
         history = fit(
             model,
-            source,
-            target,
+            pair.source,
+            pair.target,
             config,
-            eval_sets={"source": source_test, "target": target_test},
+            eval_sets={"source": pair.source_test, "target": pair.target_test},
             checkpoint=run.checkpoint,
             resume=run.checkpoint if run.resume else None,
             device=device,
@@ -587,21 +810,19 @@ def _train(args, profile, spec: dict, config, device, run: RunFolder) -> int:
     if history.interrupted:
         _warn(f"dann train: {run.stopped('interrupted')}")
         return 130
-    run_config = {
+    record = {  # fit's record of the run (settings, source and target data), and the command's
+        **history.config,
         "task": task,
-        "source": args.source,
-        "target": args.target,
-        "arch": spec["arch"],
+        "data": args.data,
+        "data_seed": args.data_seed,
+        "arch": recipe.arch,
         "size": size,
-        "channels": 3,
-        "profile": profile.name,
+        "profile": sizes.profile,
         "limit": limit,
         "test_limit": test_limit,
-        "data": {"source": source.info, "target": target.info},
-        "test_data": {"source": source_test.info, "target": target_test.info},
-        **{k: v for k, v in history.meta.items() if k not in ("source", "target")},
+        "test_data": {"source": data_note(pair.source_test), "target": data_note(pair.target_test)},
     }
-    _finish(run, model, run_config, history)
+    _finish(run, model, record, history)
     _say(
         f"done: source test accuracy {history.last('source_acc'):.3f}, "
         f"target test accuracy {history.last('target_acc'):.3f} "
@@ -611,25 +832,27 @@ def _train(args, profile, spec: dict, config, device, run: RunFolder) -> int:
     return 0
 
 
-def _finish(run: RunFolder, model, run_config: dict, history) -> None:
+def _finish(run: RunFolder, model, record: dict, history) -> None:
     """Write model.pt (resumable), history.json/.csv and curves.png, then publish the folder;
     Ctrl-C and SIGTERM wait until that is done, so OUT is never half old, half new."""
     from dannlib import __version__
     from dannlib.checkpoint import read_checkpoint, save_checkpoint
     from dannlib.files import atomic_write_text
 
-    record, folder = history.to_dict(), run.partial
-    run_config = {**run_config, "dannlib_version": __version__}
+    history_dict, folder = history.to_dict(), run.partial
+    record = {**record, "dannlib_version": __version__}
     signals = {signal.SIGINT, signal.SIGTERM}
     can_block = _on_main() and hasattr(signal, "pthread_sigmask")  # not on Windows
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals) if can_block else None
     try:
         state = read_checkpoint(run.checkpoint)["train_state"]
-        save_checkpoint(run.checkpoint, model, config=run_config, history=record, train_state=state)
-        text = json.dumps({"config": run_config, "history": record}, indent=1)
+        save_checkpoint(
+            run.checkpoint, model, config=record, history=history_dict, train_state=state
+        )
+        text = json.dumps({"config": record, "history": history_dict}, indent=1)
         atomic_write_text(text, folder / "history.json")
-        atomic_write_text(_history_csv(record), folder / "history.csv")
-        _plot(history, run_config, folder / "curves.png")
+        atomic_write_text(_history_csv(history_dict), folder / "history.csv")
+        _plot(history, record, folder / "curves.png")
         run.publish()
     finally:
         if blocked is not None:
@@ -642,7 +865,7 @@ def _on_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _plot(history, run_config: dict, path: Path) -> None:
+def _plot(history, record: dict, path: Path) -> None:
     """The training curves as a PNG at `path`."""
     import matplotlib
 
@@ -652,7 +875,7 @@ def _plot(history, run_config: dict, path: Path) -> None:
     from dannlib.files import atomic_path
     from dannlib.viz import plot_history, use_style
 
-    mode = run_config["mode"]
+    mode = record["mode"]
     with plt.rc_context():  # the course style for this figure only
         use_style()
         keys = ["label_loss", "domain_loss", "domain_acc", "source_acc", "target_acc"]
@@ -660,7 +883,7 @@ def _plot(history, run_config: dict, path: Path) -> None:
         for ax in axes:
             ax.set_ylabel(ax.get_title())
         figure = axes[0].figure
-        figure.suptitle(f"{run_config['task']}, {mode}, {run_config['arch']} net")
+        figure.suptitle(f"{record['task']}, {mode}, {record['arch']} net")
         figure.tight_layout()
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format="png", dpi=100)
@@ -679,18 +902,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from dannlib.evaluation import evaluate
     from dannlib.predict import model_input
 
+    _course_data_only([args.domain], args.data)
     model, payload = load_checkpoint(args.checkpoint)
     size, channels = model_input(model)
     data = load_domain(
         args.domain,
         args.split,
-        root=args.data,
+        data=args.data,
+        root=args.data_dir,
         download=not args.no_download,
         size=size,
         channels=channels,
         limit=args.limit,
         seed=args.seed,
     )
+    if len(data) == 0:
+        raise Failure(f"{args.domain} {args.split} holds no images: nothing to evaluate")
     adapt_bn = _adapt_bn(payload)
     result = evaluate(model, data, adapt_bn=adapt_bn)
     own = adapt_bn and model.has_batchnorm
@@ -711,7 +938,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     images = Path(args.images)
     if not images.is_dir():
-        raise UsageError(f"--images {args.images}: not a folder")
+        raise UsageError(f"--images {printable(args.images)}: not a folder")
     out = check_output(args.out, protect=[args.checkpoint], outside=[images], what="--out")
     model, payload = load_checkpoint(args.checkpoint)
     size, channels = model_input(model)
@@ -749,7 +976,8 @@ def cmd_course(args: argparse.Namespace) -> int:
     if missing:
         raise Failure(
             f"running the lessons needs {', '.join(missing)}, which the core install leaves "
-            'out: pip install "dannlib[notebooks]" (or -e ".[notebooks]" in the course clone)'
+            'out: in the course clone, pip install -e ".[notebooks]"; elsewhere, '
+            f'pip install "dannlib[notebooks] @ git+{REPO_URL}"'
         )
     folder = find_notebooks_dir(args.notebooks)
     try:
@@ -792,13 +1020,40 @@ def _expected(err: Exception) -> bool:
 
     return isinstance(
         err, (Failure, DatasetUnavailable, ValueError, OSError, FloatingPointError, MemoryError)
-    ) or _out_of_memory(err)
+    )
 
 
 def _out_of_memory(err: Exception) -> bool:
     import torch
 
     return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)
+
+
+def _write_failed(err: Exception) -> bool:
+    """True for torch.save's error when a write fails (a full disk, a file-size limit)."""
+    text = str(err)
+    return isinstance(err, RuntimeError) and (
+        "PytorchStreamWriter" in text or "enforce fail at inline_container" in text
+    )
+
+
+def _message(err: Exception) -> str:
+    """The line a user sees for `err`: 'error: ' what happened and, where known, what to do;
+    'internal error: ' for a bug."""
+    text = one_line(err, MESSAGE_LIMIT)
+    if _out_of_memory(err):
+        return f"error: out of memory ({one_line(err, 120)}); use a smaller --batch-size"
+    if _write_failed(err):
+        return (
+            "error: a file could not be written (is the disk full, or a file-size limit "
+            f"reached?): {one_line(err, 120)}; free some space or write elsewhere"
+        )
+    if _expected(err):
+        return f"error: {text}"
+    return (
+        f"internal error: {type(err).__name__}: {text} (a bug in dannlib: rerun with --debug "
+        f"for the traceback and report it at {REPO_URL}/issues)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -811,18 +1066,21 @@ def main(argv: list[str] | None = None) -> int:
     shown: set[str] = set()
 
     def show_warning(message, *_args, **_kwargs) -> None:
-        text = one_line(message)
+        text = one_line(message, MESSAGE_LIMIT)
         if text not in shown:  # the same notice from several loads: once
             shown.add(text)
             _warn(f"dann {args.command}: warning: {text}")
 
+    if isinstance(getattr(args, "data", None), _DataFolder):
+        show_warning("--data DIR is deprecated (--data chooses course or real); use --data-dir")
+        args.data_dir, args.data = args.data_dir or str(args.data), "course"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = show_warning
             return COMMANDS[args.command](args)
     except UsageError as err:
-        _warn(f"dann {args.command}: error: {one_line(err)}")
+        _warn(f"dann {args.command}: error: {one_line(err, MESSAGE_LIMIT)}")
         return 2
     except KeyboardInterrupt:
         _warn(f"dann {args.command}: interrupted")
@@ -830,16 +1088,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if args.debug:
             raise
-        if _out_of_memory(err):
-            err = f"out of memory ({one_line(err, 120)}); use a smaller --batch-size"
-        if isinstance(err, str) or _expected(err):
-            _warn(f"dann {args.command}: error: {one_line(err)}")
-        else:
-            _warn(
-                f"dann {args.command}: internal error: {type(err).__name__}: {one_line(err)} "
-                f"(a bug in dannlib: rerun with --debug for the traceback and report it at "
-                f"{REPO_URL}/issues)"
-            )
+        _warn(f"dann {args.command}: {_message(err)}")
         return 1
 
 

@@ -1,10 +1,10 @@
-"""Profiles (quick / default / paper), seeds and device selection."""
+"""Profile names (quick / default / paper; their sizes: dannlib.lessons), the course's folders
+and repository, seeds and device selection."""
 
 from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,36 +18,12 @@ REPO_URL = "https://github.com/dann-course/dann-course"
 REPO_BRANCH = "main"
 
 
-@dataclass(frozen=True)
-class Profile:
-    """Sizes a profile implies. Notebooks read these; papermill may override any of them."""
-
-    name: str
-    digits_train: int | None  # images per domain for training (None: all)
-    digits_test: int | None  # images per domain for evaluation (None: all)
-    digits_steps: int  # optimisation steps for one digit run
-    seeds: int  # seeds for claims that average over seeds
-    embed_points: int  # points per domain in t-SNE / PCA plots
-
-
-PROFILES = {
-    "quick": Profile("quick", 1000, 500, 150, 2, 200),
-    "default": Profile("default", None, 2000, 3000, 3, 500),
-    "paper": Profile("paper", None, None, 100_000, 5, 1000),
-}
-
-
 def profile_name(name: str | None = None) -> str:
     """Resolve a profile name: the argument, else $DANNLIB_PROFILE, else 'default'."""
     name = name or os.environ.get("DANNLIB_PROFILE") or "default"
-    if name not in PROFILES:
+    if name not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILE_NAMES)}")
     return name
-
-
-def get_profile(name: str | None = None) -> Profile:
-    """The Profile for `name` (see `profile_name`)."""
-    return PROFILES[profile_name(name)]
 
 
 def course_folder(name: str) -> Path | None:

@@ -4,6 +4,11 @@ Each cell has a time limit (DEFAULT_TIMEOUT, far above the slowest default-profi
 a notebook that loops fails instead of hanging a CI run. The kernel's own stderr (e.g. ZMQ
 tracebacks when a timed-out kernel is shut down) goes to NN_name.kernel.log beside the
 executed copy, kept only when the notebook failed, instead of into the summary.
+
+Nothing is written through a symbolic link: every output path (executed copies and logs) is
+checked before the first notebook runs, and a log is opened without following links. A
+"notebook" that is not a regular file (a FIFO, a device, a link loop) is reported and skipped,
+never opened, so it cannot hang the run.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +25,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from dannlib.config import REPO_URL, profile_name
-from dannlib.files import check_output, one_line
+from dannlib.files import OutputError, check_output, file_kind, one_line, printable
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
@@ -132,20 +138,29 @@ def run_notebook(
 ) -> NotebookRun:
     """Execute `notebook` with papermill (cwd: its folder) into `output`; failures are returned.
 
-    `timeout`: seconds per cell (None: no limit).
+    `timeout`: seconds per cell (None: no limit). A notebook that is not a regular file is
+    skipped; `output` and its kernel log must be new or regular files (OutputError otherwise).
     """
     import papermill
 
-    notebook, output = Path(notebook).resolve(), Path(output).resolve()
+    kind = file_kind(notebook)
+    if kind is not None:
+        shown = printable(notebook)
+        return NotebookRun(
+            Path(notebook), Path(output), 0.0, f"{shown} is {kind}, not a notebook file; skipped"
+        )
+    notebook, output = Path(notebook).resolve(), Path(os.path.abspath(output))
     profile = profile_name(profile)
     output.parent.mkdir(parents=True, exist_ok=True)
     log_path = output.with_suffix(".kernel.log")
+    for path in (output, log_path):
+        check_output(path, what="--out")
     start = time.perf_counter()
     error = None
     try:
         with (
             environment(DANNLIB_PROFILE=profile, MPLBACKEND=INLINE_FIGURES),
-            open(log_path, "wb") as log,
+            _open_log(log_path) as log,
         ):
             papermill.execute_notebook(
                 notebook,
@@ -157,6 +172,8 @@ def run_notebook(
                 execution_timeout=timeout,
                 kernel_manager_class=_kernel_manager(log),
             )
+    except OutputError:
+        raise
     except papermill.PapermillExecutionError as err:
         error = _untagged_error(output) if output.is_file() else _error_summary(err)
     except Exception as err:  # a failed notebook is a result, not a crash
@@ -166,6 +183,23 @@ def run_notebook(
     if error is None:
         log_path.unlink(missing_ok=True)
     return NotebookRun(notebook, output, time.perf_counter() - start, error)
+
+
+def _open_log(path: Path):
+    """`path` opened for writing (truncated) without following a symbolic link and without
+    blocking on a FIFO; OutputError if it is not (or cannot become) a regular file."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as err:
+        raise OutputError(
+            f"cannot write the kernel log {printable(path)}: {err.strerror}"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputError(f"the kernel log {printable(path)} is not a regular file")
+    os.ftruncate(fd, 0)
+    return os.fdopen(fd, "wb")
 
 
 def _untagged_error(output: Path) -> str | None:
@@ -188,6 +222,14 @@ def _untagged_error(output: Path) -> str | None:
     return None
 
 
+def _folder_of(notebook: str | os.PathLike) -> Path:
+    """The folder `notebook` really lives in (its link's target's), or its own if unresolvable."""
+    try:
+        return Path(notebook).resolve(strict=True).parent
+    except (OSError, RuntimeError):  # missing, a link loop: it is skipped when run
+        return Path(notebook).parent.resolve()
+
+
 def run_course(
     notebooks: Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -200,10 +242,15 @@ def run_course(
     """Execute `notebooks` in order, the executed copies into `out_dir`; one NotebookRun each.
 
     `out_dir` must be a folder (or new) outside the notebooks' folders, so the course's own
-    notebooks are never overwritten; OutputError before anything runs otherwise.
+    notebooks are never overwritten, and the files to write in it new or regular files (not
+    links); OutputError before anything runs otherwise.
     """
-    folders = {Path(n).resolve().parent for n in notebooks}
+    folders = {_folder_of(n) for n in notebooks}
     check_output(out_dir, folder=True, outside=folders, what="--out")
+    for notebook in notebooks:  # every output, before anything runs
+        output = Path(out_dir, Path(notebook).name)
+        check_output(output, what="--out")
+        check_output(output.with_suffix(".kernel.log"), what="--out")
     results = []
     bar = tqdm(notebooks, desc="course", unit="notebook", disable=not progress)
     for notebook in bar:

@@ -17,6 +17,16 @@ from dannlib.data.base import Domain, to_float
 from dannlib.models import DANN, batchnorm_layers, eval_mode
 
 
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Consecutive slices of at most `batch_size` covering range(n); a last batch of one
+    input joins the one before (batch norm cannot estimate statistics from one vector);
+    one empty slice if n is 0."""
+    starts = list(range(0, max(n, 1), batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], max(n, 0)])]
+
+
 def map_batches(
     model: DANN, data: Domain | torch.Tensor, fn, batch_size: int = 1000
 ) -> torch.Tensor:
@@ -24,10 +34,7 @@ def map_batches(
     x = data.x if isinstance(data, Domain) else data
     device = next(model.parameters()).device
     with eval_mode(model), torch.inference_mode():
-        out = [
-            fn(model, to_float(x[i : i + batch_size].to(device))).cpu()
-            for i in range(0, max(len(x), 1), batch_size)  # one (empty) batch if x is empty
-        ]
+        out = [fn(model, to_float(x[s].to(device))).cpu() for s in batch_slices(len(x), batch_size)]
     return torch.cat(out)
 
 
@@ -69,6 +76,12 @@ def domain_batchnorm(model: DANN, data: Domain | torch.Tensor, batch_size: int =
     eval mode uses mix both domains; recomputing them on one domain's inputs (no labels needed)
     evaluates the network the way it was trained. The model's own statistics come back after.
     """
+    n = len(data)
+    if n < 2:
+        raise ValueError(
+            f"AdaBN estimates batch-norm statistics from the data itself and needs at least 2 "
+            f"inputs, got {n}; read fewer inputs with the model's own statistics (adapt_bn=False)"
+        )
     layers = batchnorm_layers(model)
     saved = [(m.momentum, {k: v.clone() for k, v in m.state_dict().items()}) for m in layers]
     try:

@@ -3,7 +3,9 @@
 A write goes to a temporary file beside the target (named `.NAME.PID-RANDOM.tmp`), is synced,
 then renamed over the target in one step, so readers see the old file or the new one, never
 half of one. Temporary files left by a killed process are removed by the next write to the
-same target. Also home to `one_line`, the package's one way to put an error on a single line.
+same target. Also home to `one_line`, the package's one way to put an error on a single line,
+`printable`, which shows a path's control characters as escapes, and `open_regular`, which
+opens only regular files and never blocks on a FIFO.
 """
 
 from __future__ import annotations
@@ -34,6 +36,34 @@ def one_line(err: BaseException | str, limit: int = 300) -> str:
     if not text and isinstance(err, BaseException):
         text = type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(path: str | os.PathLike) -> str:
+    """`path` for a message on one line: undecodable bytes and control characters (a newline
+    or a terminal escape in a file name) shown as backslash escapes, never printed raw."""
+    text = os.fsencode(os.fspath(path)).decode("utf-8", errors="backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class NotRegularFile(OSError):
+    """A path that is not a regular file (a folder, a FIFO, a device, a link loop, ...)."""
+
+
+def open_regular(path: str | os.PathLike):
+    """`path` opened for reading in binary mode, without ever blocking (a FIFO is not waited
+    on); NotRegularFile unless it is a regular file (symbolic links followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        kind = file_kind(path)
+        if kind in (None, "missing"):
+            raise
+        raise NotRegularFile(f"{printable(path)} is {kind}, not a regular file") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        kind = file_kind(path) or "replaced while being opened"
+        raise NotRegularFile(f"{printable(path)} is {kind}, not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def _kind(mode: int) -> str:
@@ -71,14 +101,18 @@ def _writable_parent(path: Path) -> None:
     parent = path.parent
     while not parent.exists():
         if os.path.lexists(parent):
-            raise OutputError(f"cannot write {path}: {parent} is a broken symbolic link")
+            raise OutputError(
+                f"cannot write {printable(path)}: {printable(parent)} is a broken symbolic link"
+            )
         parent = parent.parent
     if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: {parent} is a file, not a folder")
+        raise OutputError(
+            f"cannot write {printable(path)}: {printable(parent)} is a file, not a folder"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(
-            f"cannot write {path}: {parent} is not writable (read-only or no permission); "
-            "choose a writable folder"
+            f"cannot write {printable(path)}: {printable(parent)} is not writable (read-only or no "
+            "permission); choose a writable folder"
         )
 
 
@@ -103,17 +137,20 @@ def check_output(
         if not wanted:
             expected = "a folder" if folder else "a regular file"
             raise OutputError(
-                f"{what} {path} is {_kind(mode)}, not {expected}; pass a new path or an "
+                f"{what} {printable(path)} is {_kind(mode)}, not {expected}; pass a new path or an "
                 f"existing {expected[2:]}"
             )
     resolved = path.resolve()
     for other in protect:
         if resolved == Path(other).resolve():
-            raise OutputError(f"{what} {path} is the input file itself; pass another path")
+            raise OutputError(
+                f"{what} {printable(path)} is the input file itself; pass another path"
+            )
     for other in outside:
         if _is_within(resolved, Path(other).resolve()):
             raise OutputError(
-                f"{what} {path} is inside the input folder {other}; write it somewhere else"
+                f"{what} {printable(path)} is inside the input folder {printable(other)}; write it "
+                "somewhere else"
             )
     _writable_parent(resolved)
     return resolved
@@ -177,7 +214,9 @@ def atomic_path(path: str | os.PathLike, hint: str = DATA_HINT):
             prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
         )
     except OSError as err:
-        raise PermissionError(f"cannot write to {path.parent}: {err.strerror}. {hint}") from err
+        raise PermissionError(
+            f"cannot write to {printable(path.parent)}: {err.strerror}. {hint}"
+        ) from err
     os.close(fd)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)

@@ -1,5 +1,7 @@
 """Each lesson's sizes per profile, in one table, and the lesson's switchboard (`setup`).
 
+The table is the only one: the `dann` command's profile sizes are lesson 04's (`get_profile`).
+
 A lesson's parameters cell holds PROFILE, SEED, THREADS, DEVICE, DATA and sizes that default to
 None; its setup cell calls `setup("04", profile=PROFILE, ...)`, which fills the sizes from
 here, applies the seed and thread count, picks the device and says what it chose
@@ -9,19 +11,16 @@ same table, so the runs it saves are the runs the lessons ask for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 
-from dannlib.config import get_profile, pick_device, set_seed
+from dannlib.config import pick_device, profile_name, set_seed
+from dannlib.data import DATA_CHOICES
 from dannlib.data.validate import check_choice
 from dannlib.recipes import get_recipe
 from dannlib.saved_runs import SavedRun
-
-# The data a lesson runs on: "course", the course's own data (the same on every machine,
-# online or not: what the saved runs, claims and prose were made from), or "real", the
-# published datasets (downloaded; a GPU recommended).
-DATA_CHOICES = ("course", "real")
 
 MODES_SO_DANN = ("source_only", "dann")
 MODES_ALL = ("source_only", "dann", "target_only")
@@ -55,14 +54,32 @@ LESSONS: dict[str, dict[str, dict]] = {
         "default": dict(steps=None, seeds=3),
         "paper": dict(steps=None, seeds=5),
     },
-    # sweep_angles x sweep_seeds: the angle sweep
+    # sweep_angles x sweep_seeds: the angle sweep; shares: the target's class-1 shares of the
+    # label-shift experiment (the `seeds` runs each; 0.5 is the balanced moons of the claim)
     "03": {
-        "quick": dict(points=300, steps=None, seeds=3, sweep_angles=[0, 35, 70], sweep_seeds=2),
+        "quick": dict(
+            points=300,
+            steps=None,
+            seeds=3,
+            sweep_angles=[0, 35, 60],
+            sweep_seeds=2,
+            shares=[0.5, 0.8],
+        ),
         "default": dict(
-            points=300, steps=None, seeds=5, sweep_angles=[0, 15, 30, 45, 60, 75, 90], sweep_seeds=3
+            points=300,
+            steps=None,
+            seeds=5,
+            sweep_angles=[0, 15, 30, 45, 60, 75, 90],
+            sweep_seeds=3,
+            shares=[0.2, 0.5, 0.8],
         ),
         "paper": dict(
-            points=300, steps=None, seeds=10, sweep_angles=list(range(0, 91, 10)), sweep_seeds=5
+            points=300,
+            steps=None,
+            seeds=10,
+            sweep_angles=list(range(0, 91, 10)),
+            sweep_seeds=5,
+            shares=[0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9],
         ),
     },
     "04": {
@@ -136,8 +153,26 @@ def settings(lesson: str, profile: str | None = None) -> SimpleNamespace:
     """Lesson `lesson`'s sizes in `profile` (default: $DANNLIB_PROFILE), as attributes."""
     if lesson not in LESSONS:
         raise ValueError(f"no sizes for lesson {lesson!r}; lessons: {', '.join(LESSONS)}")
-    name = get_profile(profile).name
+    name = profile_name(profile)
     return SimpleNamespace(lesson=lesson, profile=name, **LESSONS[lesson][name])
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What `dann train --profile NAME` trains by default: lesson 04's course-recipe run in
+    that profile (images per domain for training and testing, None: all; steps)."""
+
+    name: str
+    digits_train: int | None
+    digits_test: int | None
+    digits_steps: int
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The sizes of profile `name` (default: $DANNLIB_PROFILE, else 'default') for one digit
+    run, taken from lesson 04's row of LESSONS."""
+    s = settings("04", name)
+    return Profile(s.profile, s.train, s.test, s.course_steps)
 
 
 def saved_run(

@@ -14,7 +14,8 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from dannlib.data.base import Domain, to_float
+from dannlib.common import as_rows
+from dannlib.data.base import Domain
 from dannlib.evaluation import class_logits, evaluate
 from dannlib.models import DANN
 from dannlib.train import History, fit
@@ -41,13 +42,6 @@ def confusion_matrix(
     if len(y_true) == 0:  # scikit-learn wants at least one pair
         return torch.zeros(k, k, dtype=torch.long)
     return torch.from_numpy(count_pairs(y_true, y_pred, labels=np.arange(k))).long()
-
-
-def _as_matrix(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """N x D float64 array from images (uint8 scaled to [0, 1]) or features of any shape."""
-    x = torch.as_tensor(x)
-    x = to_float(x) if x.dtype == torch.uint8 else x.float()
-    return x.reshape(len(x), -1).numpy().astype(np.float64)
 
 
 @dataclass
@@ -90,7 +84,7 @@ def proxy_a_distance(
             f"max_points must be a whole number >= 4 (rows per domain) or None for no limit, "
             f"got {max_points!r}"
         )
-    xs, xt = _as_matrix(source), _as_matrix(target)
+    xs, xt = as_rows(source), as_rows(target)
     if xs.shape[1] != xt.shape[1]:
         raise ValueError(f"source rows have {xs.shape[1]} values, target rows {xt.shape[1]}")
     n = min(len(xs), len(xt), max_points or len(xs))

@@ -49,8 +49,9 @@ class DANN(nn.Module):
         return self.label_head(self.features(x))
 
     def domain_logit(self, f: torch.Tensor, lambd: float | torch.Tensor | None = None):
-        """The domain classifier's single logit for features `f`, behind the gradient reversal
-        with strength `lambd` (default: the layer's own `.lambd`; the model is not changed)."""
+        """The domain classifier's single logit for `f`, what the domain head reads (DANN's:
+        the features; see dannlib.steps.adversarial_loss), behind the gradient reversal with
+        strength `lambd` (default: the layer's own `.lambd`; the model is not changed)."""
         return self.domain_head(self.grl(f, lambd)).squeeze(-1)
 
     @property

@@ -8,7 +8,9 @@ RGB, RGB to grey by luma, `to_channels`). Files are only ever opened and decoded
 and only regular files are opened at all: FIFOs, devices and sockets are reported, never read.
 
 The decoded images are kept at the model's size (about 3 KB each) and classified in batches,
-so that a batch-norm model can read the folder as one domain (`adapt_bn`).
+so that a batch-norm model can read the folder as one domain (`adapt_bn`). The work per image
+is bounded by both sides: a long thin image (1 x 39,000,000 pixels) is first reduced along its
+long side. Folders are walked without recursion, however deep they are nested.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from dannlib.data.registry import resize_images, to_channels
 from dannlib.evaluation import class_logits
-from dannlib.files import file_kind, one_line
+from dannlib.files import NotRegularFile, file_kind, one_line, open_regular, printable
 from dannlib.models import DANN
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
@@ -105,9 +106,9 @@ def image_to_tensor(image: Image.Image, size: int, channels: int) -> torch.Tenso
     if image.width < 1 or image.height < 1:
         raise ImageError(f"image has no pixels ({image.width} x {image.height})")
     image = _plain_image(image)
-    factor = min(image.width, image.height) // (4 * size)
-    if factor >= 2:  # shrink big photos cheaply first; the antialiased resize does the rest
-        image = image.reduce(factor)
+    factors = (max(1, image.width // (4 * size)), max(1, image.height // (4 * size)))
+    if max(factors) >= 2:  # shrink each side cheaply first; the antialiased resize does the rest
+        image = image.reduce(factors)
     array = np.asarray(image, dtype=np.uint8)
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
     x = torch.from_numpy(array.copy()).unsqueeze(0)  # a writable, contiguous copy
@@ -117,14 +118,13 @@ def image_to_tensor(image: Image.Image, size: int, channels: int) -> torch.Tenso
 def _open_regular(path: str | os.PathLike):
     """`path` opened for reading without ever blocking; ImageError unless a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        return open_regular(path)
+    except NotRegularFile:
+        raise ImageError(
+            f"not a regular file ({file_kind(path) or 'replaced while reading'})"
+        ) from None
     except OSError as err:
         raise ImageError(f"cannot open: {err.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise ImageError(f"not a regular file ({file_kind(path) or 'replaced while reading'})")
-    return os.fdopen(fd, "rb")
 
 
 def load_image(path: str | os.PathLike, size: int, channels: int, max_pixels: int = MAX_PIXELS):
@@ -168,8 +168,7 @@ def display_path(path: Path, root: Path) -> str:
         path = path.relative_to(root)
     except ValueError:
         pass
-    text = os.fsencode(path.as_posix()).decode("utf-8", errors="backslashreplace")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return printable(path.as_posix())
 
 
 def find_files(folder: str | os.PathLike) -> Iterator[tuple[Path, str | None]]:
@@ -178,19 +177,32 @@ def find_files(folder: str | os.PathLike) -> Iterator[tuple[Path, str | None]]:
     Anything else comes with the reason it is skipped: (folder, reason) for sub-folders that
     cannot be listed, (path, reason) for FIFOs, devices, sockets and broken links, which are
     never opened. Symlinked folders are not followed; hidden files and folders (names starting
-    with '.') are left out.
+    with '.') are left out. The walk keeps its own stack, so any depth of nesting works.
     """
-    errors: list[OSError] = []
-    for parent, dirs, files in os.walk(folder, onerror=errors.append):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                path = Path(parent, name)
-                kind = file_kind(path)
-                yield path, kind and f"not a regular file ({kind}); skipped"
-        while errors:
-            err = errors.pop()
-            yield Path(err.filename or parent), f"cannot list folder: {err.strerror}"
+    stack = [Path(folder)]
+    while stack:
+        parent = stack.pop()
+        try:
+            with os.scandir(parent) as listing:
+                entries = sorted(
+                    (e for e in listing if not e.name.startswith(".")), key=lambda e: e.name
+                )
+        except OSError as err:
+            yield parent, f"cannot list folder: {err.strerror}"
+            continue
+        folders = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                folders.append(Path(entry.path))
+                continue
+            path = Path(entry.path)
+            kind = file_kind(path)
+            yield path, kind and f"not a regular file ({kind}); skipped"
+        stack.extend(reversed(folders))
 
 
 def classify(
@@ -201,6 +213,15 @@ def classify(
     With `adapt_bn`, a batch-norm model normalises with the statistics of `images` as one
     domain (dannlib.evaluation.domain_batchnorm), as the course recipe evaluates.
     """
+    if adapt_bn and model.has_batchnorm and len(images) < 2:
+        warnings.warn(
+            "one image: batch-norm statistics need at least two, so it is classified with the "
+            "statistics stored in the model",
+            stacklevel=2,
+        )
+        adapt_bn = False
+    while adapt_bn and len(images) % batch_size == 1:  # no batch of one image for batch norm
+        batch_size += 1
     probs = class_logits(model, images, batch_size, adapt_bn).softmax(1)
     confidence, labels = probs.max(1)
     return labels, confidence

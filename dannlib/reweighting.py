@@ -8,25 +8,20 @@ weighted points the weighted source set is worth.
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 import torch
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
+from dannlib.common import as_numpy, as_rows, check_number
+
 ArrayLike = np.ndarray | torch.Tensor
 
 
-def _numpy(x: ArrayLike) -> np.ndarray:
-    """A 2-D float64 NumPy array from a tensor or array (N x D)."""
-    x = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-    if x.ndim == 1:
-        x = x[:, None]
-    elif x.ndim > 2:
-        x = x.reshape(len(x), -1)
-    x = x.astype(np.float64)
+def _points(x: ArrayLike) -> np.ndarray:
+    """N x D float64 points from a tensor or array, checked to be finite."""
+    x = as_rows(x)
     if not np.isfinite(x).all():
         raise ValueError("inputs contain NaN or infinite values; clean them before weighting")
     return x
@@ -42,7 +37,7 @@ def domain_probabilities(
     out-of-fold (cross-fitting), which flexible classifiers such as random forests need:
     scored on the points they were fit on, they are overconfident.
     """
-    xs, xt = _numpy(xs), _numpy(xt)
+    xs, xt = _points(xs), _points(xt)
     if len(xs) == 0 or len(xt) == 0:
         raise ValueError(f"need source and target points, got {len(xs)} and {len(xt)}")
     if xs.shape[1] != xt.shape[1]:
@@ -72,11 +67,10 @@ def importance_weights(
     """
     if clip is not None:
         _check_cap("clip", clip)
-    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < 0.5:
-        raise ValueError(
-            f"eps must be a number with 0 < eps < 0.5 (probabilities are kept in [eps, 1 - eps]; "
-            f"1e-6 is the default), got {eps!r}"
-        )
+    check_number(
+        "eps", eps, 0.0, 0.5, low_open=True,
+        hint="probabilities are kept in [eps, 1 - eps]; 1e-6 is the default",
+    )  # fmt: skip
     p = np.clip(domain_probabilities(xs, xt, classifier, cv), eps, 1 - eps)
     w = p / (1 - p) * (len(xs) / len(xt))
     return clip_weights(w, clip) if clip is not None else w
@@ -85,21 +79,20 @@ def importance_weights(
 def clip_weights(w: ArrayLike, max_weight: float) -> np.ndarray:
     """Weights capped at `max_weight` (trades the variance of large weights for some bias)."""
     _check_cap("max_weight", max_weight)
-    return np.minimum(np.asarray(w, dtype=np.float64), max_weight)
+    return np.minimum(as_numpy(w).astype(np.float64), max_weight)
 
 
 def _check_cap(name: str, value) -> None:
     """ValueError unless `value` is a finite number > 0 (a largest allowed weight)."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < np.inf:
-        raise ValueError(
-            f"{name} must be a finite number > 0 (the largest allowed weight, e.g. 10), got "
-            f"{value!r}; pass clip=None for no cap"
-        )
+    check_number(
+        name, value, 0.0, low_open=True,
+        hint="it is the largest allowed weight, e.g. 10; pass clip=None for no cap",
+    )  # fmt: skip
 
 
 def effective_sample_size(w: ArrayLike) -> float:
     """Kish's effective sample size (sum w)^2 / sum w^2: n for equal weights, 1 if one dominates."""
-    w = np.asarray(w.detach().cpu() if torch.is_tensor(w) else w, dtype=np.float64).ravel()
+    w = as_numpy(w).astype(np.float64).ravel()
     if len(w) == 0:
         raise ValueError("effective_sample_size needs at least one weight")
     if (w < 0).any() or not np.isfinite(w).all():

@@ -5,14 +5,13 @@ their runs in the course's `checkpoints/` folder (written by `scripts/train_chec
 the UvA tutorials' pattern). `SavedRun` is the one definition of such a run: its lesson and
 task, its settings (a TrainConfig naming its recipe) and whether the weights are kept (.pt)
 or only the History (.json). From it come the file name and when a file matches: trained on
-the same data (provenance and sizes, `data_note`) with the same training settings (every
-TrainConfig field but how often it is evaluated). A loaded result is therefore the result the
-cell would have trained; anything else is trained here.
+the same data with the same training settings (dannlib.train_config.differences, the rule
+resuming uses too). A loaded result is therefore the result the cell would have trained;
+anything else is trained here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -21,15 +20,11 @@ from pathlib import Path
 from dannlib.checkpoint import check_spec, load_weights, read_checkpoint, save_checkpoint
 from dannlib.config import course_folder
 from dannlib.data.base import Domain
-from dannlib.files import atomic_write_text
+from dannlib.files import atomic_write_text, printable
+from dannlib.history import History
 from dannlib.models import DANN
-from dannlib.train import History, TrainConfig, data_note, fit
-
-# TrainConfig fields that do not change what training produces
-NOT_TRAINING = frozenset({"eval_every"})
-TRAINING_DEFAULTS = {
-    f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in NOT_TRAINING
-}
+from dannlib.train import fit
+from dannlib.train_config import TrainConfig, differences, run_record
 
 
 @dataclass(frozen=True)
@@ -56,13 +51,9 @@ class SavedRun:
     def matches(self, saved: dict, source: Domain, target: Domain) -> bool:
         """True if `saved` (a checkpoint or saved History, as a dict) was trained on this data
         with these settings. A setting the saved run does not record counts as its default."""
-        settings = saved.get("config", {})
-        wanted = self.config.to_dict()
-        return (
-            all(settings.get(k, default) == wanted[k] for k, default in TRAINING_DEFAULTS.items())
-            and settings.get("source") == data_note(source)
-            and settings.get("target") == data_note(target)
-        )
+        record = saved.get("config")
+        wanted = run_record(self.config, source, target)
+        return isinstance(record, dict) and not differences(record, wanted)
 
 
 def runs_dir() -> Path:
@@ -82,10 +73,10 @@ def read_saved(path: str | os.PathLike) -> dict:
         return read_checkpoint(path)
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-        return {**saved, "config": saved["meta"]}
-    except (ValueError, KeyError, TypeError) as err:
+        return {**saved, "config": saved["config"] if "config" in saved else saved["meta"]}
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise ValueError(
-            f"{path} is not a saved run ({err}); delete it, or pass retrain=True"
+            f"{printable(path)} is not a saved run ({err}); delete it, or pass retrain=True"
         ) from None
 
 
@@ -120,11 +111,16 @@ def load_or_fit(
     if path is None:
         return fit(model, source, target, run.config, **fit_kwargs), "trained"
     saved = read_saved(path)
-    if not run.weights:
-        return History.from_dict(saved), "loaded"
-    check_spec(model, saved, path)
-    load_weights(model, saved, path)
-    return History.from_dict(saved["history"]), "loaded"
+    try:
+        history = History.from_dict(saved if not run.weights else saved["history"])
+    except ValueError as err:
+        raise ValueError(
+            f"{printable(path)} is damaged: {err}; delete it, or pass retrain=True"
+        ) from None
+    if run.weights:
+        check_spec(model, saved, path)
+        load_weights(model, saved, path)
+    return history, "loaded"
 
 
 def save_run(
@@ -137,4 +133,4 @@ def save_run(
         hint = "choose a folder you can write to"
         atomic_write_text(json.dumps(history.to_dict()), path, hint=hint)
         return path
-    return save_checkpoint(path, model, config=history.meta, history=history.to_dict())
+    return save_checkpoint(path, model, config=history.config, history=history.to_dict())

@@ -10,6 +10,7 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from dannlib.common import as_numpy, as_rows
 from dannlib.models import eval_mode
 from dannlib.train import History
 
@@ -64,26 +65,23 @@ def plot_history(histories: dict[str, History], keys=None, axes=None, colors=Non
 CLASS_MARKERS = ("o", "^")  # class 0, class 1 in 2-D scatter plots
 
 
-def _array(x) -> np.ndarray:
-    """A NumPy array from a tensor or array-like."""
-    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-
-
 def grid_points(points, margin: float = 0.5, n: int = 200):
     """An n x n grid over the box around `points` (N x 2) plus `margin`: (xx, yy, n*n x 2 array)."""
-    points = _array(points)
+    points = as_numpy(points)
     lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
 def model_proba(model: torch.nn.Module, cls: int = 1):
-    """A function mapping an N x 2 array to P(class `cls` | x) under a DANN's label predictor."""
+    """A function mapping an N x 2 array to P(class `cls` | x) under a DANN's label predictor
+    (computed on the model's device, returned as a NumPy array)."""
 
     def proba(x: np.ndarray) -> np.ndarray:
+        device = next(model.parameters()).device
         with eval_mode(model), torch.inference_mode():
-            logits = model.class_logits(torch.as_tensor(x, dtype=torch.float32))
-        return torch.softmax(logits, 1)[:, cls].numpy()
+            logits = model.class_logits(torch.as_tensor(x, dtype=torch.float32, device=device))
+        return torch.softmax(logits, 1)[:, cls].cpu().numpy()
 
     return proba
 
@@ -92,7 +90,7 @@ def plot_points(
     ax, x, y=None, domain: str = "source", label: str | None = None, sizes=None, alpha: float = 0.7
 ):
     """Scatter 2-D points in their domain's colour; classes as circles / triangles (no y: dots)."""
-    x = _array(x)
+    x = as_numpy(x)
     color = DOMAIN_COLORS[domain]
     label = domain if label is None else label
     if y is None:
@@ -106,8 +104,8 @@ def plot_points(
             edgecolors="none",
         )
         return ax
-    y = _array(y)
-    sizes = np.full(len(x), 16.0) if sizes is None else np.broadcast_to(_array(sizes), len(x))
+    y = as_numpy(y)
+    sizes = np.full(len(x), 16.0) if sizes is None else np.broadcast_to(as_numpy(sizes), len(x))
     for k, marker in enumerate(CLASS_MARKERS):
         m = y == k
         ax.scatter(
@@ -157,7 +155,7 @@ def plot_weight_histogram(ax, weights: dict, bins: int = 40):
 
     Entries are coloured along viridis (not the source/target colours): pass them in order.
     """
-    logs = {k: np.log10(np.clip(_array(w), 1e-12, None)) for k, w in weights.items()}
+    logs = {k: np.log10(np.clip(as_numpy(w), 1e-12, None)) for k, w in weights.items()}
     lo = min(v.min() for v in logs.values())
     hi = max(v.max() for v in logs.values())
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
@@ -177,7 +175,7 @@ def pca_2d(*feature_sets) -> list[np.ndarray]:
     """
     from sklearn.decomposition import PCA
 
-    sets = [_array(f).reshape(len(f), -1).astype(np.float64) for f in feature_sets]
+    sets = [as_rows(f) for f in feature_sets]
     stacked = np.vstack(sets)
     if stacked.shape[1] < 2:
         raise ValueError(f"PCA to 2-D needs features of dimension >= 2, got {stacked.shape[1]}")
@@ -187,7 +185,7 @@ def pca_2d(*feature_sets) -> list[np.ndarray]:
 
 def plot_mean_spread(ax, x, values, label: str, color=None, marker: str = "o"):
     """Mean over seeds (rows of `values`, seeds x len(x)) as a line, +- one std as a band."""
-    values = np.atleast_2d(_array(values)).astype(np.float64)
+    values = np.atleast_2d(as_numpy(values)).astype(np.float64)
     mean, std = values.mean(axis=0), values.std(axis=0)
     (line,) = ax.plot(x, mean, marker=marker, color=color, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
@@ -267,4 +265,113 @@ def plot_confusion(cm, ax=None, title: str = "confusion matrix", normalize: bool
     ax.set_title(title)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
+    return ax
+
+
+# --- a picture of DANN (lessons 02-04) ------------------------------------------------------
+
+GRADIENT_FLIP_COLOR = "#ff7f0e"  # orange: the reversed gradient in draw_dann
+
+
+def _box(ax, x: float, y: float, w: float, h: float, text: str, face: str, **text_kw) -> None:
+    """A rounded box with centred text, (x, y) its lower-left corner."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y), w, h, boxstyle="round,pad=0.08", fc=face, ec="0.25", lw=1.2, zorder=2
+        )
+    )
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", zorder=3, **text_kw)
+
+
+def _arrow(ax, start, end, color="0.15", style="-", width=1.6, rad=0.0) -> None:
+    """An arrow from `start` to `end` (data coordinates)."""
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        zorder=1,
+        arrowprops=dict(
+            arrowstyle="-|>",
+            color=color,
+            lw=width,
+            linestyle=style,
+            shrinkA=0,
+            shrinkB=0,
+            mutation_scale=14,
+            connectionstyle=f"arc3,rad={rad}",
+        ),
+    )
+
+
+def draw_dann(ax=None):
+    """A diagram of DANN (Ganin et al. 2016, fig. 1): feature extractor, label predictor,
+    gradient reversal layer (GRL) and domain classifier, the two losses, the forward pass
+    (solid arrows) and the gradients (dashed), the one the GRL flips in orange."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 5.2))
+    ax.set(xlim=(-0.2, 17.2), ylim=(-1.6, 6.9), aspect="equal")
+    ax.axis("off")
+    small, big = dict(fontsize=10), dict(fontsize=11)
+    # inputs
+    ax.text(1.0, 3.9, "source $x$\n(labelled)", ha="center", va="center", color=SOURCE_COLOR)
+    ax.text(1.0, 2.1, "target $x$\n(unlabelled)", ha="center", va="center", color=TARGET_COLOR)
+    _arrow(ax, (1.9, 3.7), (2.5, 3.3))
+    _arrow(ax, (1.9, 2.3), (2.5, 2.7))
+    # the three networks, the GRL and the losses
+    _box(ax, 2.6, 2.3, 3.2, 1.4, "feature extractor\n$G_f(x;\\ \\theta_f)$", "#c7e9c0", **big)
+    _box(ax, 7.6, 4.5, 3.2, 1.4, "label predictor\n$G_y(f;\\ \\theta_y)$", "#dadaeb", **big)
+    _box(ax, 7.0, 0.3, 1.6, 1.4, "GRL", "0.3", color="white", fontweight="bold", fontsize=13)
+    _box(ax, 9.8, 0.3, 3.2, 1.4, "domain classifier\n$G_d(f;\\ \\theta_d)$", "#fdd0a2", **big)
+    _box(ax, 13.7, 4.5, 3.3, 1.4, "label loss $L_y$\n(source batch only)", "white", **big)
+    _box(ax, 13.9, 0.3, 3.1, 1.4, "domain loss $L_d$\n(source 0, target 1)", "white", **big)
+    ax.text(
+        7.8,
+        -0.1,
+        "forward: $f \\mapsto f$\nbackward: $g \\mapsto -\\lambda g$",
+        ha="center",
+        va="top",
+        **small,
+    )
+    # forward pass: the features f go to both heads
+    ax.text(6.35, 3.0, "$f$", ha="center", va="center", fontsize=15)
+    _arrow(ax, (6.0, 3.3), (7.5, 5.0), rad=-0.25)
+    _arrow(ax, (6.0, 2.7), (6.9, 1.2), rad=0.2)
+    _arrow(ax, (8.7, 1.0), (9.7, 1.0))
+    _arrow(ax, (10.9, 5.2), (13.6, 5.2))
+    _arrow(ax, (13.1, 1.0), (13.8, 1.0))
+    ax.text(12.25, 5.3, "class $\\hat y$", ha="center", va="bottom", **small)
+    ax.text(13.45, 1.1, "$\\hat d$", ha="center", va="bottom", **small)
+    # backward pass
+    back = dict(style="--", width=1.5)
+    _arrow(ax, (15.0, 6.05), (9.2, 6.05), rad=0.12, **back)
+    ax.text(12.1, 6.55, "$\\partial L_y / \\partial \\theta_y$", ha="center", **small)
+    _arrow(ax, (7.7, 5.6), (4.6, 3.85), rad=0.25, **back)
+    ax.text(4.9, 5.1, "$\\partial L_y / \\partial \\theta_f$", ha="center", **small)
+    _arrow(ax, (15.4, 0.15), (11.4, 0.15), rad=-0.2, **back)
+    ax.text(
+        13.4,
+        -1.3,
+        "$\\partial L_d / \\partial \\theta_d$: the domain classifier\n"
+        "learns to separate the domains",
+        ha="center",
+        **small,
+    )
+    _arrow(ax, (6.9, 1.5), (4.5, 2.2), color=GRADIENT_FLIP_COLOR, rad=-0.3, **back)
+    ax.text(
+        3.4,
+        0.9,
+        "$-\\lambda\\, \\partial L_d / \\partial \\theta_f$:\nthe features learn\nto confuse it",
+        ha="center",
+        va="center",
+        color=GRADIENT_FLIP_COLOR,
+        fontweight="bold",
+        **small,
+    )
+    ax.set_title(
+        "DANN: solid arrows are the forward pass, dashed ones the gradients;\nthe gradient "
+        "reversal layer (GRL) flips the domain gradient on its way into the features (orange)",
+        fontsize=11,
+    )
     return ax

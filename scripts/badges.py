@@ -3,11 +3,13 @@
     python scripts/badges.py            # rewrite what is out of date; print every link rewritten
     python scripts/badges.py --check    # exit 1 (and list the links) if anything is out of date
 
-A fork changes REPO_URL in dannlib/config.py and runs the script: each notebook's first
-markdown cell gets the Colab/Binder badge line, its first code cell the Colab guard that
-installs dannlib from that repository, and every Colab, Binder, pip (git+) and GitHub link to
-the course in the notebooks, README.md (its course map included) and CONTRIBUTING.md is
-rewritten to the repository and branch, each one reported as old -> new.
+A fork changes REPO_URL in dannlib/config.py (a release sets REPO_BRANCH to its tag) and runs
+the script: each notebook's first markdown cell gets the Colab/Binder badge line, its first
+code cell the Colab cell (on Colab: a shallow clone of that repository at that branch or tag,
+an editable install of dannlib from it, the clone's notebooks/ as working folder; nothing
+elsewhere), and every Colab, Binder, pip (git+) and GitHub link to the course in the
+notebooks, README.md (its course map included) and CONTRIBUTING.md is rewritten to the
+repository and branch, each one reported as old -> new. Then run scripts/student_copies.py.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ REPO = REPO_URL
 BRANCH = REPO_BRANCH
 DOCUMENTS = ("README.md", "CONTRIBUTING.md")
 GUARD_FIRST_LINE = (
-    "# Colab only: install dannlib from the course repository (does nothing elsewhere)"
+    "# Colab only: bring the course (lessons, saved runs, data folder) and install dannlib"
 )
+GUARD_PREFIX = "# Colab only:"  # the first line of this cell, old and new
 BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\(.*$", re.MULTILINE)
 SLUG = r"(?P<slug>[\w.-]+/[\w.-]+?)"
 BRANCH_NAME = r"(?P<branch>[\w.-]+)"
@@ -75,15 +78,45 @@ def badge_line(notebook: str, repo: str = REPO, branch: str = BRANCH) -> str:
     )
 
 
-def guard_source(repo: str = REPO, branch: str = BRANCH) -> str:
-    """The first code cell of every notebook: installs dannlib on Colab only."""
-    return (
-        f"{GUARD_FIRST_LINE}\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
-        f'    %pip install -q "dannlib @ git+{repo}@{branch}"'
+def guard_source(repo: str = REPO, branch: str = BRANCH, folder: str = "notebooks") -> str:
+    """The first code cell of every notebook. On Colab it brings the course: a shallow clone of
+    `repo` at `branch` (a branch or a release tag), an editable install of dannlib from it, and
+    the notebook's `folder` in it as the working folder, so the saved runs (checkpoints/) and the
+    data folder resolve inside the clone; a failed step stops the cell with its cause.
+    Elsewhere it does nothing."""
+    return f"""{GUARD_FIRST_LINE}
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    REPO, VERSION = "{repo}", "{branch}"
+    FOLDER = "{folder}"  # this notebook's folder in the course
+    COURSE = Path.cwd().parent if Path("../dannlib").is_dir() else Path.cwd() / "dann-course"
+
+    def course_step(what, command):
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+        except OSError as err:
+            raise RuntimeError(f"could not {{what}}: {{err}}") from None
+        if done.returncode != 0:
+            said = "\\n".join((done.stderr or done.stdout).strip().splitlines()[-4:])
+            raise RuntimeError(f"could not {{what}} (exit code {{done.returncode}}):\\n{{said}}")
+
+    if not (COURSE / ".git").is_dir():
+        course_step(
+            f"clone the course, {{REPO}} at {{VERSION}}, into {{COURSE}} (check the network)",
+            ["git", "clone", "--quiet", "--depth", "1", "--branch", VERSION, REPO, str(COURSE)],
+        )
+    course_step(
+        f"install dannlib from {{COURSE}} (delete the folder and run this cell again)",
+        [sys.executable, "-m", "pip", "install", "--quiet", "--editable", str(COURSE)],
     )
+    os.chdir(COURSE / FOLDER)
+    sys.path.insert(0, str(COURSE))
+    print(f"The course ({{REPO}} at {{VERSION}}) is in {{COURSE}}; working folder {{FOLDER}}/.")"""
 
 
 def update_notebook(nb: nbformat.NotebookNode, name: str, repo: str, branch: str) -> list[str]:
@@ -104,7 +137,7 @@ def update_notebook(nb: nbformat.NotebookNode, name: str, repo: str, branch: str
         changes.append("badge line")
     codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     guard = guard_source(repo, branch)
-    if codes and nb.cells[codes[0]].source.startswith(GUARD_FIRST_LINE):
+    if codes and nb.cells[codes[0]].source.startswith(GUARD_PREFIX):
         if nb.cells[codes[0]].source != guard:
             nb.cells[codes[0]].source = guard
             changes.append("Colab install cell")

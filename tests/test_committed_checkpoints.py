@@ -11,7 +11,7 @@ from dannlib.checkpoint import FORMAT, load_checkpoint
 from dannlib.data import domain_pair
 from dannlib.evaluation import evaluate
 from dannlib.lessons import settings
-from dannlib.train import data_note
+from dannlib.train_config import data_note
 
 CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
 TOLERANCE = 0.005

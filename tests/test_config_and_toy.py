@@ -2,24 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from dannlib.config import data_root, get_profile, pick_device, set_seed
+from dannlib.config import data_root, pick_device, profile_name, set_seed
 from dannlib.data.base import Domain, to_float
 from dannlib.data.toy import moons, moons_pair, rotate, shifted_gaussians
 
 
 def test_profile_from_argument_and_environment(monkeypatch):
     monkeypatch.setenv("DANNLIB_PROFILE", "paper")
-    assert get_profile().name == "paper"
-    assert get_profile("quick").name == "quick"
+    assert profile_name() == "paper"
+    assert profile_name("quick") == "quick"
     monkeypatch.delenv("DANNLIB_PROFILE")
-    assert get_profile().name == "default"
+    assert profile_name() == "default"
     with pytest.raises(ValueError, match="quick, default, paper"):
-        get_profile("fast")
-
-
-def test_quick_profile_is_smaller_than_default():
-    quick, default = get_profile("quick"), get_profile("default")
-    assert quick.digits_steps < default.digits_steps and quick.seeds < default.seeds
+        profile_name("fast")
 
 
 def test_data_root(monkeypatch, tmp_path):
@@ -34,7 +29,18 @@ def test_set_seed_and_device():
     g = set_seed(5)
     assert torch.equal(a, torch.rand(3))
     assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=set_seed(5)))
-    assert pick_device("cpu").type == "cpu" and pick_device().type in {"cpu", "cuda", "mps"}
+    assert pick_device("cpu").type == "cpu"
+
+
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device() == pick_device("auto") == torch.device("cuda")
+    assert pick_device("cpu") == torch.device("cpu")  # a named device wins
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device(None) == torch.device("cpu")
 
 
 def test_rotate_about_centre():

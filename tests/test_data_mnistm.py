@@ -91,17 +91,21 @@ def test_damaged_cache_is_rebuilt_with_a_warning(tmp_path, damage):
     assert not [w for w in caught if "cache" in str(w.message)]  # the rebuilt cache is good
 
 
-def test_bsds_photos_are_used_when_present(tmp_path):
+def test_bsds_photos_are_used_for_the_real_data_only(tmp_path):
     from PIL import Image
 
-    folder = tmp_path / "BSR" / "BSDS500" / "data" / "images" / "train"
-    folder.mkdir(parents=True)
+    folder = tmp_path / "photos"
+    folder.mkdir()
     g = torch.Generator().manual_seed(0)
     for i in range(3):
         pixels = torch.randint(0, 256, (48, 64, 3), dtype=torch.uint8, generator=g).numpy()
         Image.fromarray(pixels).save(folder / f"{i}.jpg")
-    photos, name = mnistm.load_photos(tmp_path)
-    assert len(photos) == 3 and photos[0].shape == (3, 48, 64) and name.startswith("BSDS500")
+    photos, name = mnistm.load_photos(sorted(folder.glob("*.jpg")))
+    assert (
+        len(photos) == 3
+        and photos[0].shape == (3, 48, 64)
+        and name == "BSDS500 (3 training photos)"
+    )
     course = load_mnist_m("test", root=tmp_path)  # the course data: photos on disk or not
     assert course.info["source"].startswith("generated: sklearn photos")
     with pytest.raises(DatasetUnavailable, match="DANNLIB_OFFLINE is set"):  # no real MNIST

@@ -8,9 +8,12 @@ import torch
 from dannlib.data.base import Domain
 from dannlib.data.download import DatasetUnavailable
 from dannlib.data.registry import (
+    DATASETS,
     DOMAINS,
+    TASK_PAIRS,
     TASKS,
     balanced_subset,
+    domain_name,
     domain_pair,
     load_domain,
     resize_images,
@@ -33,6 +36,26 @@ def test_required_tasks_are_registered():
     assert TASKS["mnist->mnist_m"] == 28 and all(
         TASKS[t] == 32 for t in required - {"mnist->mnist_m"}
     )
+
+
+def test_tasks_are_derived_from_the_datasets():
+    assert set(DOMAINS) == set(DATASETS) and len(TASKS) == len(TASK_PAIRS)
+    for (source, target), (task, size) in zip(TASK_PAIRS, TASKS.items(), strict=True):
+        assert task == f"{source}->{target}" and {source, target} <= set(DATASETS)
+        natives = {DATASETS[source].size, DATASETS[target].size}
+        assert size == (natives.pop() if len(natives) == 1 else 32)
+    assert all(domain_name(alias) == d.name for d in DATASETS.values() for alias in d.aliases)
+
+
+@pytest.mark.parametrize("name", ["mnist_m", "syn_digits", "mnist"])
+def test_seed_is_the_random_draw_of_every_domain(tmp_path, name):
+    """The same seed gives the same images; another seed another draw: for MNIST-M its photo
+    crops too (the same digits, in the same order, blended with other patches)."""
+    a, b, c = (load_domain(name, "test", root=tmp_path, limit=50, seed=s) for s in (1, 1, 2))
+    assert torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
+    if name == "mnist_m":
+        full = [load_domain(name, "test", root=tmp_path, seed=s) for s in (0, 3)]
+        assert torch.equal(full[0].y, full[1].y) and not torch.equal(full[0].x, full[1].x)
 
 
 @pytest.mark.parametrize(("task", "size"), [("mnist->mnist_m", 28), ("syn_digits->mnist", 32)])

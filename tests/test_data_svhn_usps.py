@@ -12,7 +12,7 @@ import scipy.io
 import torch
 
 from dannlib.data import download
-from dannlib.data.digits import load_svhn, load_usps, read_svhn_mat
+from dannlib.data.digits import USPS_MAX_TEXT_BYTES, read_svhn_mat, read_usps_bz2
 from dannlib.data.download import DatasetUnavailable, host_reachable
 from dannlib.data.registry import load_domain
 
@@ -76,10 +76,9 @@ def test_svhn_mat_parsing(tmp_path):
     assert x.shape == (12, 3, 32, 32) and x.dtype == torch.uint8
     assert torch.equal(x[3], torch.from_numpy(images[..., 3].transpose(2, 0, 1)))
     assert y.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
-    domain = load_svhn("test", root=tmp_path)
-    assert (
-        torch.equal(domain.x, x) and domain.info["source"] == "published files (ufldl.stanford.edu)"
-    )
+    scipy.io.savemat(tmp_path / "other.mat", {"X": images[:16], "y": labels})
+    with pytest.raises(ValueError, match="holds no 32 x 32 x 3 x N uint8 images"):
+        read_svhn_mat(tmp_path / "other.mat")
 
 
 def test_usps_bz2_parsing(tmp_path):
@@ -90,15 +89,15 @@ def test_usps_bz2_parsing(tmp_path):
         f"{label} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row))
         for label, row in zip(labels, pixels, strict=True)
     ]
-    (tmp_path / "USPS").mkdir()
-    with bz2.open(tmp_path / "USPS" / "usps.bz2", "wt") as f:
+    with bz2.open(tmp_path / "usps.bz2", "wt") as f:
         f.write("\n".join(lines) + "\n")
-    domain = load_usps("train", root=tmp_path)
-    assert domain.x.shape == (5, 1, 16, 16) and domain.y.tolist() == [0, 1, 9, 4, 6]
+    x, y = read_usps_bz2(tmp_path / "usps.bz2")
+    assert x.shape == (5, 1, 16, 16) and y.tolist() == [0, 1, 9, 4, 6]
     expected = (pixels.reshape(5, 16, 16) + 1) / 2 * 255  # [-1, 1] mapped to [0, 255]
-    assert np.abs(domain.x[:, 0].numpy() - expected).max() < 1.01  # truncated, as torchvision does
-    resized = load_domain("usps", data="real", root=tmp_path, size=32)
-    assert resized.x.shape == (5, 3, 32, 32)
+    assert np.abs(x[:, 0].numpy() - expected).max() < 1.01  # truncated, as torchvision does
+    (tmp_path / "bomb.bz2").write_bytes(bz2.compress(b"1 " * (USPS_MAX_TEXT_BYTES // 2 + 1)))
+    with pytest.raises(ValueError, match="decompresses to over"):
+        read_usps_bz2(tmp_path / "bomb.bz2")
 
 
 def test_a_black_holed_network_costs_one_timeout_per_host(monkeypatch, tmp_path):

@@ -27,11 +27,16 @@ def test_reversal_inside_a_random_function_matches_autograd():
     assert torch.allclose(reversed_, -0.7 * plain)
 
 
-def test_gradcheck_in_double_precision():
-    x = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
-    # gradcheck compares with finite differences of the forward (identity), so check the
-    # reversed map through a wrapper that undoes the sign: -1/lambda * GRL is the identity's grad.
-    assert torch.autograd.gradcheck(lambda z: grad_reverse(z, -1.0), (x,))
+@pytest.mark.parametrize("lambd", [0.0, 0.25, 1.0, 3.0])
+def test_jacobian_is_minus_lambda_times_the_identitys_in_double_precision(lambd):
+    """The reversed gradient, read from autograd's Jacobian, against the identity's: fails for
+    a layer that ignores lambda (or drops the sign) at any lambda but one."""
+    x = torch.randn(3, 4, dtype=torch.double)
+    jacobian = torch.autograd.functional.jacobian
+    reversed_ = jacobian(lambda z: grad_reverse(z, lambd), x)
+    identity = jacobian(lambda z: z.clone(), x)
+    assert torch.equal(identity, torch.eye(12, dtype=torch.double).reshape(3, 4, 3, 4))
+    assert torch.equal(reversed_, -lambd * identity)
 
 
 def test_module_lambda_changes_take_effect_without_rebuilding():

@@ -180,17 +180,15 @@ def test_badges_rewrite_from_one_url(tmp_path, capsys):
     fork = ["--root", str(tmp_path), "--repo", "https://github.com/someone/fork", "--branch", "dev"]
     assert badges.main(["--check", *fork]) == 1
     out = capsys.readouterr().out
-    pip = "git+https://github.com/dann-course/dann-course@main"
-    assert f"out of date: notebooks/{NOTEBOOKS[0].name}: {pip} -> " in out
+    assert f"out of date: notebooks/{NOTEBOOKS[0].name}: Colab install cell" in out
     colab = "https://colab.research.google.com/github/"
     assert f"README.md: {colab}dann-course/dann-course/blob/main -> {colab}someone/fork/" in out
     assert badges.main(fork) == 0
     assert "github/someone/fork/blob/dev/notebooks/01_x" in (tmp_path / "README.md").read_text()
     copy = nbformat.read(tmp_path / "notebooks" / NOTEBOOKS[0].name, as_version=4)
     first_code = next(c for c in copy.cells if c.cell_type == "code")
-    assert (
-        '%pip install -q "dannlib @ git+https://github.com/someone/fork@dev"' in first_code.source
-    )
+    assert first_code.source == badges.guard_source("https://github.com/someone/fork", "dev")
+    assert 'REPO, VERSION = "https://github.com/someone/fork", "dev"' in first_code.source
     assert f"github/someone/fork/blob/dev/notebooks/{NOTEBOOKS[0].name}" in copy.cells[0].source
     assert f"v2/gh/someone/fork/dev?labpath=notebooks%2F{NOTEBOOKS[0].name}" in copy.cells[0].source
     (tmp_path / "README.md").write_text("no links\n")
@@ -213,3 +211,25 @@ def test_badges_add_missing_guard_and_badges():
     ]
     assert [c.source for c in nb.cells[1:]] == [badges.guard_source(), "x = 1"]
     assert badges.update_notebook(nb, "07_new.ipynb", badges.REPO, badges.BRANCH) == []
+
+
+ANSWER_START = "<details><summary>Answer</summary>\n\n"
+
+
+def test_answers_are_collapsed_markdown_not_hidden_solutions(nb):
+    """Think! and self-check answers: a markdown cell `<details><summary>Answer</summary>\n\n
+    ... </details>` (student copies keep it, collapsed), not a markdown cell tagged solution."""
+    path, notebook = nb
+    for i, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        assert "solution" not in tags(cell), (
+            f"{path.name} cell {i}: an answer tagged `solution`; write it as "
+            "<details><summary>Answer</summary> ... </details>, untagged"
+        )
+        if "<details>" in cell.source:
+            text = cell.source.strip()
+            assert text.startswith(ANSWER_START) and text.endswith("</details>"), (
+                f"{path.name} cell {i}: an answer cell is `{ANSWER_START!r} ... </details>` "
+                "and nothing else (a blank line after the summary, so the markdown renders)"
+            )

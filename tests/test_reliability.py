@@ -8,6 +8,7 @@ outputs, interrupts, hangs and memory bombs (test_reliability_round2).
 """
 
 import ast
+import gzip
 import io
 import os
 import signal
@@ -39,11 +40,10 @@ from dannlib.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from dannlib.config import get_profile
 from dannlib.data.base import Domain, to_float
 from dannlib.data.bsds import UnsafeArchive, safe_extract
 from dannlib.data.cache import tensor_checksum
-from dannlib.data.digits import MNIST_FILES
+from dannlib.data.digits import MNIST_REMOTES
 from dannlib.data.download import DatasetUnavailable, host_reachable
 from dannlib.data.registry import (
     balanced_subset,
@@ -53,6 +53,7 @@ from dannlib.data.registry import (
     to_channels,
 )
 from dannlib.data.toy import moons_pair
+from dannlib.lessons import get_profile
 from dannlib.train import TrainingDiverged
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def test_a_damaged_download_is_fetched_again_when_online(tmp_path, monkeypatch):
     path.write_bytes(good[:300])
     fetched = []
 
-    def fake_download(url, path, checksum):
+    def fake_download(url, path, checksum, **limits):
         fetched.append(url)
         Path(path).write_bytes(good)
         return Path(path)
@@ -350,12 +351,14 @@ def test_a_download_that_breaks_off_leaves_no_partial_file(tmp_path, monkeypatch
 def test_damaged_mnist_files_are_reported_with_what_to_do(tmp_path, offline):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in MNIST_FILES:  # right header, pixel data cut short
-        magic = 0x803 if "images" in name else 0x801
-        dims = (60000, 28, 28) if "images" in name else (60000,)
-        (raw / name).write_bytes(struct.pack(f">{1 + len(dims)}i", magic, *dims) + b"\0" * 50)
-    with pytest.raises(DatasetUnavailable, match=f"damaged .*Delete {raw} and call"):
+    for remote in MNIST_REMOTES["train"]:  # right header, pixel data cut short
+        magic = 0x803 if "images" in remote.filename else 0x801
+        dims = (60000, 28, 28) if "images" in remote.filename else (60000,)
+        head = struct.pack(f">{1 + len(dims)}i", magic, *dims)
+        (raw / remote.filename).write_bytes(gzip.compress(head + b"\0" * 50))
+    with pytest.raises(DatasetUnavailable, match="damaged or another file .*md5 checksum") as err:
         load_domain("mnist", data="real", root=tmp_path)
+    assert f"put it in {raw}/" in str(err.value) and "DANNLIB_OFFLINE is set" in str(err.value)
 
 
 def test_a_data_root_without_write_permission_gives_a_clear_error(tmp_path, monkeypatch, offline):

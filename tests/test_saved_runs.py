@@ -1,5 +1,7 @@
 """A saved run is loaded only when it was trained on the same data with the same settings."""
 
+import json
+
 import pytest
 import torch
 
@@ -8,15 +10,16 @@ from dannlib.data.toy import moons_pair
 from dannlib.models import build_model
 from dannlib.recipes import get_recipe
 from dannlib.saved_runs import SavedRun, find, load_or_fit, runs_dir, save_run
-from dannlib.train import TrainConfig
+from dannlib.train_config import TrainConfig
 
 
 def _run(tmp_path, weights=True):
     d = moons_pair(100, angle=30, seed=0)
+    evals = {"target": d["target_test"]}
     run = SavedRun("t", get_recipe("moons").config.replace(steps=20, seed=1), weights=weights)
     model = build_model("toy")
     history, how = load_or_fit(
-        run, model, d["source"], d["target"], folder=tmp_path, progress=False
+        run, model, d["source"], d["target"], folder=tmp_path, progress=False, eval_sets=evals
     )
     return d, run, model, history, how
 
@@ -61,7 +64,7 @@ def test_how_often_a_run_is_evaluated_does_not_change_what_it_is(tmp_path):
 
 def test_a_setting_the_saved_run_predates_counts_as_its_default(tmp_path):
     d, run, model, history, _ = _run(tmp_path)
-    del history.meta["gamma"]  # as if gamma had been added to TrainConfig after this run
+    del history.config["gamma"]  # as if gamma had been added to TrainConfig after this run
     save_run(run, model, history, folder=tmp_path)
     assert find(run, d["source"], d["target"], folder=tmp_path) is not None
     changed = SavedRun("t", run.config.replace(gamma=5.0))
@@ -76,6 +79,27 @@ def test_a_history_saved_without_weights_is_found_and_a_broken_one_is_named(tmp_
     assert how == "loaded" and loaded.evals == history.evals
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="not a saved run"):
+        load_or_fit(run, build_model("toy"), d["source"], d["target"], folder=tmp_path)
+    path.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")  # nested too deep to read
+    with pytest.raises(ValueError, match="not a saved run"):
+        load_or_fit(run, build_model("toy"), d["source"], d["target"], folder=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda h: h["evals"]["target_acc"].__setitem__(0, float("nan")), "is nan, not a finite"),
+        (lambda h: h["steps"]["lr"].__setitem__(0, "0.1"), "is '0.1', not a finite number"),
+        (lambda h: h.__setitem__("evals", {}), "at least one evaluation"),
+    ],
+)
+def test_a_damaged_saved_history_is_refused_with_what_to_do(tmp_path, damage, message):
+    d, run, model, history, _ = _run(tmp_path, weights=False)
+    record = history.to_dict()
+    damage(record)
+    path = tmp_path / run.file_name
+    path.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{message}.*retrain=True"):
         load_or_fit(run, build_model("toy"), d["source"], d["target"], folder=tmp_path)
 
 

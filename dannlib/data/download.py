@@ -1,8 +1,10 @@
 """The one way dannlib downloads: fail fast offline, time out, verify, write atomically.
 
-`fetch` is what the loaders call: the file on disk, else a download (when `download` is true,
-$DANNLIB_OFFLINE is unset and the host answers within seconds), else `DatasetUnavailable`
-saying what to download and where to put it.
+`fetch` is what the loaders call: the file on disk if it matches its known checksum, else a
+download (when `download` is true, $DANNLIB_OFFLINE is unset and the host answers within
+seconds), else `DatasetUnavailable` saying what to download and where to put it. A download
+has an overall deadline (DOWNLOAD_TIMEOUT_S plus the expected size at MIN_BYTES_PER_S) and
+stops at the expected size, besides the per-read timeout, and is kept only whole and verified.
 
 For maintainers and tests, $DANNLIB_MIRROR (an http(s) URL) replaces every dataset host: a
 file is fetched from the mirror's URL + its file name. The mirror's files are checked against
@@ -17,7 +19,6 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import threading
 import time
@@ -27,10 +28,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from dannlib.files import atomic_path
+from dannlib.files import atomic_path, file_kind, one_line, printable
 
 CONNECT_TIMEOUT_S = 3.0
 DOWNLOAD_TIMEOUT_S = 30.0  # without a byte for this long, a download is given up
+MIN_BYTES_PER_S = 50_000  # a download slower than this overall misses its deadline
+MAX_UNKNOWN_BYTES = 2**31  # the size cap of a file whose size is not known
 OFFLINE_VALUES = {"1", "true", "yes", "on"}
 MIRROR_VARIABLE = "DANNLIB_MIRROR"
 MIRROR_CHECKSUMS_VARIABLE = "DANNLIB_MIRROR_CHECKSUMS"
@@ -56,18 +59,19 @@ class DownloadFailed(OSError):
 @dataclass(frozen=True)
 class Remote:
     """A published file: where it is, its file name on disk, its checksum ('md5:...' or
-    'sha256:...'; None where no published checksum exists); `kind` names where its data
-    comes from in `info["source"]`."""
+    'sha256:...'; None where no published checksum exists), the most bytes it may have (its
+    published size where known); `kind` names where its data comes from in `info["source"]`."""
 
     url: str
     filename: str
     checksum: str | None = None
+    max_bytes: int | None = None
     kind: str = "published files"
 
     @property
     def host(self) -> str:
         """The host name of `url`."""
-        return host_of(self.url)
+        return urlparse(self.url).hostname or self.url
 
     @property
     def source(self) -> str:
@@ -94,7 +98,10 @@ def mirrored(remote: Remote) -> Remote:
     entry = mirror_manifest().get(remote.filename)
     if entry is None:
         return replace(remote, url=url)
-    return replace(remote, url=url, checksum=f"sha256:{entry['sha256']}", kind="mirror files")
+    checksum = f"sha256:{entry['sha256']}"
+    return replace(
+        remote, url=url, checksum=checksum, max_bytes=entry["bytes"], kind="mirror files"
+    )
 
 
 def mirror_manifest() -> dict[str, dict]:
@@ -120,11 +127,6 @@ def mirror_manifest() -> dict[str, dict]:
             f'{what} must map file names to {{"sha256": "<64 hex digits>", "bytes": <size>}}'
         )
     return manifest
-
-
-def host_of(url: str) -> str:
-    """The host name of `url` (the whole string if it has none)."""
-    return urlparse(url).hostname or url
 
 
 def offline_forced() -> bool:
@@ -182,23 +184,48 @@ def matches(path: str | os.PathLike, checksum: str | None) -> bool:
 
 
 def download_file(
-    url: str, path: str | os.PathLike, checksum: str | None = None, timeout: float | None = None
+    url: str,
+    path: str | os.PathLike,
+    checksum: str | None = None,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download `url` to `path` atomically and verify it; DownloadFailed if anything is off.
 
     Nothing is left at `path` unless the whole file arrived and matches `checksum`. `timeout`
-    (default DOWNLOAD_TIMEOUT_S) bounds each wait for the server, so a stalled download fails.
+    (default DOWNLOAD_TIMEOUT_S) bounds each wait for the server; the whole download must end
+    within `timeout` plus `max_bytes` at MIN_BYTES_PER_S, and may not exceed `max_bytes`
+    (default MAX_UNKNOWN_BYTES), so neither a trickle nor an endless body holds it.
     """
     path = Path(path)
     timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
+    limit = MAX_UNKNOWN_BYTES if max_bytes is None else max_bytes
+    deadline = timeout + limit / MIN_BYTES_PER_S
+    start = time.monotonic()
     try:
         with atomic_path(path) as tmp:
             with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-                expected = response.headers.get("Content-Length")
-            size = Path(tmp).stat().st_size
-            if expected is not None and size != int(expected):
-                raise DownloadFailed(f"{url} was cut short: {size} of {expected} bytes arrived")
+                length = response.headers.get("Content-Length")
+                length = int(length) if length is not None and length.isdigit() else None
+                if length is not None and length > limit:
+                    raise DownloadFailed(
+                        f"{url} is {length:,} bytes, more than the {limit:,} expected"
+                    )
+                size = 0
+                while block := response.read1(1 << 16):
+                    size += len(block)
+                    if size > limit:
+                        raise DownloadFailed(
+                            f"{url} sent more than {limit:,} bytes, its size; refused"
+                        )
+                    if time.monotonic() - start > deadline:
+                        raise DownloadFailed(
+                            f"{url} missed its deadline of {deadline:.0f} s ({size:,} bytes had "
+                            "arrived): the server or the network is too slow"
+                        )
+                    out.write(block)
+            if length is not None and size != length:
+                raise DownloadFailed(f"{url} was cut short: {size} of {length} bytes arrived")
             if not matches(tmp, checksum):
                 raise DownloadFailed(
                     f"{url} does not match its checksum {checksum}: the download is "
@@ -212,27 +239,30 @@ def download_file(
 
 
 def fetch(
-    dataset: str, remote: Remote, folder: Path, download: bool, damaged: bool = False,
-    again: str | None = None,
-) -> Path:  # fmt: skip
-    """`folder`/`remote.filename` if it is there (and not `damaged`), else download it there
-    (from $DANNLIB_MIRROR if set).
+    dataset: str, remote: Remote, folder: Path, download: bool, again: str | None = None
+) -> Path:
+    """`folder`/`remote.filename` if it is there and matches its checksum (when one is known),
+    else downloaded there (from $DANNLIB_MIRROR if set) and verified.
 
     DatasetUnavailable (what to download, where to put it) when it cannot be downloaded;
     `again` is the call that downloads it (default: load_domain of `dataset`).
     """
     remote = mirrored(remote)
     path = folder / remote.filename
-    if path.is_file() and not damaged:
+    shown, where = printable(path.name), printable(folder)
+    kind = file_kind(path)
+    if kind is None and matches(path, remote.checksum):
         return path
-    problem = "it cannot be read"
-    if remote.checksum:
-        problem = f"its {remote.checksum.partition(':')[0]} checksum does not match"
-    what = (
-        f"{path.name} in {folder} is damaged ({problem}: a partial or corrupted download)"
-        if damaged
-        else f"{path.name} not found in {folder}"
-    )
+    if kind is None:
+        algorithm = remote.checksum.partition(":")[0]
+        what = (
+            f"{shown} in {where} is damaged or another file (its {algorithm} checksum does not "
+            "match: a partial, corrupted or different download)"
+        )
+    elif kind == "missing":
+        what = f"{shown} not found in {where}"
+    else:
+        what = f"{shown} in {where} is {kind}, not a file"
     if not download:
         reason = "download=False"
     elif offline_forced():
@@ -241,25 +271,26 @@ def fetch(
         reason = f"no network ({remote.host} unreachable)"
     else:
         try:
-            return download_file(remote.url, path, remote.checksum)
+            return download_file(remote.url, path, remote.checksum, max_bytes=remote.max_bytes)
         except DownloadFailed as err:
             reason = f"the download failed ({err})"
     again = again or f"load_domain('{dataset.lower()}', data='real')"
     raise DatasetUnavailable(
         f"{dataset}: {what} and {reason}. Download {remote.url} on a machine with network "
-        f"access and put it in {folder}/ (or call {again} once with network access).",
+        f"access and put it in {where}/ (or call {again} once with network access).",
         reason,
     )
 
 
 def read_fetched(dataset: str, remote: Remote, folder: Path, download: bool, read: Callable):
-    """`read(path)` of the fetched file. If it cannot be read and fails its checksum, it is
-    downloaded again (or DatasetUnavailable says it is damaged and what to do)."""
+    """`read(path)` of the fetched (verified) file; DatasetUnavailable with the reader's
+    message (a ValueError or OSError) if it cannot be read as `dataset`'s file."""
     path = fetch(dataset, remote, folder, download)
     try:
         return read(path)
-    except Exception:
-        checksum = mirrored(remote).checksum
-        if checksum is not None and matches(path, checksum):
-            raise  # the file is the published one: a different problem, shown as it is
-    return read(fetch(dataset, remote, folder, download, damaged=True))
+    except (ValueError, OSError) as err:
+        raise DatasetUnavailable(
+            f"{dataset}: {printable(path)} matches its checksum but cannot be read: "
+            f"{one_line(err)}",
+            "an unreadable file",
+        ) from None

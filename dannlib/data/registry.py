@@ -1,4 +1,10 @@
-"""Entry points: digit domains (`load_domain`) and adaptation tasks (`domain_pair`)."""
+"""Entry points: digit domains (`load_domain`) and adaptation tasks (`domain_pair`).
+
+Each dataset is described once, in DATASETS: its loader, native image size, aliases, and
+whether it is part of the course data. The tasks are pairs of them (TASK_PAIRS); a task's
+image size follows from the two native sizes. Adding a dataset: a loader module, its entry
+(and its pairs) here, and its tests.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +23,19 @@ from dannlib.data.mnistm import load_mnist_m
 from dannlib.data.syndigits import SPLIT_SIZES, load_syn_digits
 from dannlib.data.uci import load_uci_digits
 from dannlib.data.validate import check_choice, check_count, check_images, check_seed, check_split
+from dannlib.files import printable
 
 DATA_CHOICES = ("course", "real")
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """One digit dataset: its loader for each kind of data, native image size and aliases.
+    """One digit dataset: its loader, native image size (a side, in pixels) and aliases.
 
-    `load(split, root, download, seed, limit, data)` returns a Domain; `course` is False for
-    datasets that are not part of the course data, and `published` says what data='real'
-    downloads (shown when a course-data load asks for them).
+    `load(split, root, download, seed, limit, data)` returns the Domain (`data` "course" or
+    "real"; `seed` the random draw of a generated dataset; `limit` a hint for one that can
+    generate fewer images). `course` is False for datasets that are not part of the course
+    data; `published` says what data='real' downloads (shown when the course data is asked).
     """
 
     name: str
@@ -43,7 +51,7 @@ def _mnist(split, root, download, seed, limit, data) -> Domain:
 
 
 def _mnist_m(split, root, download, seed, limit, data) -> Domain:
-    return load_mnist_m(split, root, download, data=data)
+    return load_mnist_m(split, root, download, seed=seed, data=data)
 
 
 def _syn_digits(split, root, download, seed, limit, data) -> Domain:
@@ -83,21 +91,32 @@ DATASETS = {
 }  # fmt: skip
 DOMAINS = tuple(DATASETS)
 ALIASES = {alias: d.name for d in DATASETS.values() for alias in d.aliases}
-# task -> image size used for both domains (28: the paper's MNIST -> MNIST-M; else 32 x 32)
-TASKS = {
-    "mnist->mnist_m": 28,
-    "svhn->mnist": 32,
-    "mnist->svhn": 32,
-    "syn_digits->svhn": 32,
-    "mnist_m->svhn": 32,
-    "mnist_m->usps": 32,
-    "mnist->usps": 32,
-    "usps->mnist": 32,
-    "syn_digits->mnist": 32,
-    "syn_digits->mnist_m": 32,
-    "mnist->syn_digits": 32,
-    "mnist->uci_digits": 32,
-}
+# the adaptation tasks (source, target); both domains are loaded at one size: the native size
+# they share (28: the paper's MNIST -> MNIST-M), else TASK_SIZE
+TASK_PAIRS = [
+    ("mnist", "mnist_m"),
+    ("svhn", "mnist"),
+    ("mnist", "svhn"),
+    ("syn_digits", "svhn"),
+    ("mnist_m", "svhn"),
+    ("mnist_m", "usps"),
+    ("mnist", "usps"),
+    ("usps", "mnist"),
+    ("syn_digits", "mnist"),
+    ("syn_digits", "mnist_m"),
+    ("mnist", "syn_digits"),
+    ("mnist", "uci_digits"),
+]
+TASK_SIZE = 32  # the SVHN network's input size, for pairs of different native sizes
+
+
+def task_size(source: str, target: str) -> int:
+    """The image size both domains of a task are loaded at (see TASK_PAIRS)."""
+    sizes = {DATASETS[source].size, DATASETS[target].size}
+    return sizes.pop() if len(sizes) == 1 else TASK_SIZE
+
+
+TASKS = {f"{s}->{t}": task_size(s, t) for s, t in TASK_PAIRS}  # task -> image size
 
 
 def domain_name(name: str) -> str:
@@ -186,7 +205,9 @@ def load_domain(
     other data: DatasetUnavailable says what is missing. `root`: the data folder (see
     `dannlib.config.data_root`). `size` resizes (None keeps the native size), `channels` is 1
     or 3, `limit` takes a class-balanced subset chosen with `seed` (for syn_digits: generates
-    only `limit` images). `info["source"]` says where the data came from.
+    only `limit` images). `seed` is the random draw of the domain, the same for every dataset:
+    it chooses the `limit` subset and, for generated domains, the generation itself (MNIST-M's
+    photo crops, SynDigits' renders). `info["source"]` says where the data came from.
     """
     name = domain_name(name)
     check_split(split)
@@ -204,10 +225,16 @@ def load_domain(
             f"{name.upper()} is not part of the course data (data='course': the same offline "
             f'data on every machine). Set DATA = "real" in the lesson\'s parameters cell (or '
             f"pass data='real') to download the published {name.upper()}: "
-            f"{dataset.published}, into {data_root(root) / name.upper()}.",
+            f"{dataset.published}, into {printable(data_root(root) / name.upper())}.",
             "not part of the course data",
         )
     domain = dataset.load(split, root, download, seed, limit, data)
+    if len(domain) == 0:
+        raise DatasetUnavailable(
+            f"{name} {split} holds no images ({domain.info.get('source')}); delete its files "
+            f"under {printable(data_root(root))} and load it again",
+            "no images",
+        )
     if limit is not None:
         domain = balanced_subset(domain, limit, seed)
     x = to_channels(resize_images(domain.x, size) if size else domain.x, channels)

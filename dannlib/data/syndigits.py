@@ -97,11 +97,16 @@ def _colours(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     return bg, fg
 
 
+def syn_labels(n: int, seed: int = 0) -> torch.Tensor:
+    """The labels `make_syn_digits(n, seed)` gives (its first draw), without rendering."""
+    return torch.from_numpy(np.random.default_rng(seed).permutation(np.arange(n) % 10)).long()
+
+
 def make_syn_digits(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` images (N x 3 x 32 x 32 uint8) and balanced labels; deterministic for `seed`."""
     rng = np.random.default_rng(seed)
     fonts = font_paths()
-    labels = rng.permutation(np.arange(n) % 10)
+    labels = rng.permutation(np.arange(n) % 10)  # syn_labels: keep this the first draw
     lengths = rng.choice([1, 2, 3], n, p=[0.3, 0.4, 0.3])
     centres = np.where(lengths == 3, 1, np.where(lengths == 2, rng.integers(0, 2, n), 0))
     others = rng.integers(0, 10, (n, 3))
@@ -163,6 +168,7 @@ def load_syn_digits(
     render_seed = 2 * seed + (split == "test")  # test images never repeat train ones
     meta = {"version": CACHE_VERSION, "seed": render_seed, "count": count, "fonts": fonts}
     path = data_root(root) / "syn_digits" / f"{split}_seed{seed}_n{count}.pt"
-    x, y = cached(path, meta, lambda: make_syn_digits(count, render_seed))
+    build = lambda: make_syn_digits(count, render_seed)
+    x, y = cached(path, meta, build, (count, 3, SIZE, SIZE), syn_labels(count, render_seed))
     source = f"generated: {len(fonts)} matplotlib fonts (DejaVu, STIX, Computer Modern)"
     return Domain(x, y, {"name": "syn_digits", "split": split, "source": source})

@@ -14,9 +14,15 @@ string for the notebook to print with `.ok` telling whether the answer passed:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import linecache
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
+
+import dannlib
 
 
 class CheckFailed(AssertionError):
@@ -65,6 +71,53 @@ def checker(name: str, todo: str) -> Callable[[Callable[..., str]], Callable[...
         return run
 
     return wrap
+
+
+def _where(err: BaseException) -> str:
+    """' at `line`' for the innermost frame of `err` outside the installed packages and
+    dannlib (the student's own code), or '' if there is none."""
+    skip = (str(Path(dannlib.__file__).resolve().parent), sys.prefix, sys.base_prefix)
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        path = Path(frame.filename)
+        where = str(path.resolve()) if path.exists() else ""
+        if not any(where.startswith(s) for s in skip):
+            line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
+            return f" at `{line}`" if line else ""
+    return ""
+
+
+def student_error(
+    err: BaseException, who: str, hints: Sequence[tuple[str, str]] = (), usage: str | None = None
+) -> CheckFailed:
+    """A CheckFailed for an error raised inside the student's code: the error, the student's
+    line, and a hint: the first of `hints` (text to look for in "Type: message", hint) that
+    matches, else `usage` (how the function is called)."""
+    text = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    hint = next((h for key, h in hints if key.lower() in text.lower()), usage)
+    return CheckFailed(
+        f"{who} raised {type(err).__name__}{_where(err)}: {text.split(': ', 1)[1]}"
+        + (f"\nHint: {hint}" if hint else "")
+    )
+
+
+def call(
+    fn: Callable,
+    *args,
+    who: str = "your function",
+    hints: Sequence[tuple[str, str]] = (),
+    usage: str | None = None,
+    **kwargs,
+):
+    """`fn(*args, **kwargs)`, an error raised inside it (but the stub's NotImplementedError)
+    turned into a CheckFailed with a hint (see `student_error`)."""
+    try:
+        return fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except Exception as err:
+        if is_unsolved(err):
+            raise
+        raise student_error(err, who, hints, usage) from None
 
 
 def close(a, b, tol: float = 1e-6) -> bool:

@@ -8,18 +8,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dannlib.exercises import CheckFailed, checker, close
+from dannlib.exercises import CheckFailed, call, checker, close
 from dannlib.schedules import dann_lambda
+
+_LAMBDA_HINTS = (
+    (
+        "must be Tensor, not float",
+        "p is a Python float: use math.exp or np.exp (torch.exp takes tensors)",
+    ),
+)
 
 
 @checker("my_lambda", "lambda_p = 2 / (1 + exp(-gamma p)) - 1")
-def check_lambda_schedule(fn: Callable[[float], float], gamma: float = 10.0) -> str:
-    """Compare `fn(p)` with lambda_p = 2 / (1 + exp(-gamma p)) - 1 at several p in [0, 1]."""
+def check_lambda_schedule(fn: Callable[..., float], gamma: float = 10.0) -> str:
+    """Compare `fn(p, gamma)` with lambda_p = 2 / (1 + exp(-gamma p)) - 1 at several p in
+    [0, 1], for `gamma` and for another gamma."""
     ps = [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0]
-    got = [float(fn(p)) for p in ps]
-    want = [dann_lambda(p, gamma) for p in ps]
+    usage = "my_lambda(p, gamma=10.0) gets the training progress p, a float in [0, 1], and gamma"
+
+    def schedule(g: float) -> list[float]:
+        return [float(call(fn, p, g, hints=_LAMBDA_HINTS, usage=usage)) for p in ps]
+
+    got, want = schedule(gamma), [dann_lambda(p, gamma) for p in ps]
     if close(got, want):
-        return f"OK: lambda_p matches dannlib.schedules.dann_lambda at p = {ps}"
+        other = gamma / 2
+        if not close(schedule(other), [dann_lambda(p, other) for p in ps]):
+            raise CheckFailed(
+                f"right for gamma = {gamma:g}, wrong for gamma = {other:g}: use the gamma "
+                "argument in exp(-gamma p), not a fixed number"
+            )
+        return f"OK: lambda_p matches dannlib.schedules.dann_lambda at p = {ps}, two gammas"
     if close(got, [-w for w in want]):
         raise CheckFailed(
             "lambda_p has the wrong sign: it must rise from 0 to about +1 "
@@ -41,6 +59,22 @@ def check_lambda_schedule(fn: Callable[[float], float], gamma: float = 10.0) -> 
     )
 
 
+_GRL_HINTS = (
+    (
+        "incorrect number of gradients",
+        "backward returns one gradient per input of forward: (gradient for x, None for lambd)",
+    ),
+    (
+        "object has no attribute",
+        "keep what backward needs on ctx in forward (ctx.lambd = lambd), then read it in backward",
+    ),
+    (
+        "different than None",
+        "return None as the gradient of lambd: it is a number, not a tensor being trained",
+    ),
+)
+
+
 @checker("MyGradReverse", "identity forward, -lambda times the gradient backward")
 def check_grl(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str:
     """Check a gradient reversal `fn(x, lambd)`: identity forward, -lambd * grad backward."""
@@ -48,12 +82,19 @@ def check_grl(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str:
     x = torch.randn(5, 3, dtype=torch.float64, generator=gen, requires_grad=True)
     upstream = torch.randn(5, 3, dtype=torch.float64, generator=gen)
     lambd = 0.7
-    y = fn(x, lambd)
+    usage = "my_grad_reverse(x, lambd) gets a tensor and a number"
+    y = call(fn, x, lambd, hints=_GRL_HINTS, usage=usage)
     if not close(y.detach(), x.detach()):
         raise CheckFailed("the forward pass must return its input unchanged (identity)")
     if not y.requires_grad:
         raise CheckFailed("no gradient flows through the layer: did you detach the input?")
-    (grad,) = torch.autograd.grad(y, x, upstream)
+    sent = upstream.clone()
+    (grad,) = call(torch.autograd.grad, y, x, sent, hints=_GRL_HINTS, usage=usage)
+    if not torch.equal(sent, upstream):
+        raise CheckFailed(
+            "backward changed grad_output in place (e.g. grad_output.mul_(...)): other layers "
+            "may hold the same tensor; return a new one, -lambd * grad_output"
+        )
     if close(grad, -lambd * upstream):
         return "OK: identity forward, gradient times -lambda backward"
     if close(grad, lambd * upstream):
@@ -72,13 +113,35 @@ def check_grl(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str:
     raise CheckFailed("backward must return -lambda * grad_output (and None for lambda)")
 
 
+_LOSS_HINTS = (
+    (
+        "between 0 and 1",
+        "binary_cross_entropy expects probabilities; on the raw domain logit use "
+        "binary_cross_entropy_with_logits",
+    ),
+    (
+        "can't be cast to the desired output type long",
+        "the domain labels of binary cross-entropy are floats (0.0 source, 1.0 target): .float()",
+    ),
+    (
+        "expected input batch_size",
+        "cross_entropy takes logits of shape (N, K), one row per example, and labels of shape "
+        "(N,): do not transpose the logits",
+    ),
+    (
+        "expected target dtype to be long",
+        "class labels are integers (torch.long): pass them as they are, without .float()",
+    ),
+)
+
+
 @checker("the domain loss", "binary cross-entropy on the raw domain logit")
 def check_domain_loss(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> str:
     """Check `loss_fn(domain_logit (N,), is_target (N,) floats)` against BCE with logits."""
     gen = torch.Generator().manual_seed(1)
     logit = torch.randn(8, dtype=torch.float64, generator=gen, requires_grad=True)
     is_target = torch.tensor([0.0, 1.0] * 4, dtype=torch.float64)
-    loss = loss_fn(logit, is_target)
+    loss = call(loss_fn, logit, is_target, hints=_LOSS_HINTS)
     if loss.dim() != 0:
         raise CheckFailed(
             f"the loss must be a scalar (the batch mean), got shape {tuple(loss.shape)}"
@@ -97,6 +160,19 @@ def check_domain_loss(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         )
     if close(loss, want):
         return "OK: binary cross-entropy on the raw domain logit"
+    known = {
+        "the domain labels are swapped: 0 for the source, 1 for the target": (
+            F.binary_cross_entropy_with_logits(logit, 1 - is_target)
+        ),
+        "the loss has the wrong sign: the domain head minimises its loss (the gradient "
+        "reversal layer, not the loss, turns it around for the features)": -want,
+        "that is the sum over the batch: take the mean (reduction='mean', the default)": (
+            F.binary_cross_entropy_with_logits(logit, is_target, reduction="sum")
+        ),
+    }
+    for message, wrong in known.items():
+        if close(loss, wrong):
+            raise CheckFailed(message)
     raise CheckFailed(f"expected binary cross-entropy {want.item():.4f}, got {loss.item():.4f}")
 
 
@@ -106,7 +182,7 @@ def check_class_loss(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     gen = torch.Generator().manual_seed(2)
     logits = 3 * torch.randn(6, 4, dtype=torch.float64, generator=gen)
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
-    loss = loss_fn(logits, labels)
+    loss = call(loss_fn, logits, labels, hints=_LOSS_HINTS)
     want = F.cross_entropy(logits, labels)
     if close(loss, want):
         return "OK: cross-entropy on raw logits"
@@ -120,12 +196,32 @@ def check_class_loss(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
             "nll_loss expects log-probabilities: use cross_entropy on the logits, "
             "or nll_loss(log_softmax(logits))"
         )
+    if close(loss, F.cross_entropy(logits, labels, reduction="sum")):
+        raise CheckFailed("that is the sum over the batch: take the mean (the default)")
+    if close(loss, F.cross_entropy(logits, labels, label_smoothing=0.1)):
+        raise CheckFailed("label smoothing changes the loss: plain cross-entropy here")
     raise CheckFailed(f"expected cross-entropy {want.item():.4f}, got {loss.item():.4f}")
 
 
 @checker("the optimiser", "an optimiser over model.parameters()")
 def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
-    """Check that every trainable parameter of `model` is in one of `optimizer`'s groups."""
+    """Check that every parameter of `model` is trainable and in one of `optimizer`'s groups,
+    with a learning rate above 0."""
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    if frozen:
+        raise CheckFailed(
+            f"{', '.join(frozen[:6])} do not require gradients (frozen with "
+            "requires_grad_(False)?): a DANN trains every layer, so they would keep their "
+            "random values"
+        )
+    stalled = [g for g in optimizer.param_groups if not g.get("lr", 0) > 0]
+    if stalled:
+        names = {id(p): n for n, p in model.named_parameters()}
+        shown = ", ".join(names.get(id(p), "?") for g in stalled for p in g["params"][:3])
+        raise CheckFailed(
+            f"learning rate {stalled[0].get('lr')} for {shown}: a step of size 0 changes "
+            "nothing; give every parameter group a learning rate above 0"
+        )
     given = {id(p) for group in optimizer.param_groups for p in group["params"]}
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in given]
     if missing:
@@ -134,5 +230,5 @@ def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> str:
             f"{len(missing)} trainable parameters are never updated ({shown}): "
             "give the optimiser model.parameters()"
         )
-    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return f"OK: the optimiser updates all {n} trainable parameters"
+    n = sum(p.numel() for p in model.parameters())
+    return f"OK: the optimiser updates all {n} parameters of the model"
