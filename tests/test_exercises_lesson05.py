@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from wrong_answers import lesson05 as wrong05
 
 from dannlib.exercises import CheckFailed
 from dannlib.exercises.lesson05 import check_curve_summary, check_paired_gain
@@ -207,3 +208,72 @@ def test_window_mean_and_curve_summary():
     )
     with pytest.raises(ValueError, match="no evaluation"):
         window_mean(h, "target_acc", 0.91, 0.95)
+
+
+# The independently written answers of tests/wrong_answers: each wrong one -> the message that
+# must name its mistake.
+PAIRED_GAIN_MESSAGES = {
+    "std with ddof=0": "ddof=1",
+    "std, not standard error": "that is the standard deviation",
+    "divided by n": "divides the standard deviation by n",
+    "unpaired standard error": "unpaired",
+    "sign reversed": "sign is reversed",
+    "(sem, mean) order": "swapped",
+    "list subtraction (crash)": r"TypeError at `d = dann - source_only`(.|\n)*fails on lists",
+    "sqrt(n-1)": r"sqrt\(n - 1\)",
+    "median": "median",
+    "sem of DANN only": "DANN's accuracies alone",
+    "relative gain": "relative gain",
+}
+CURVE_SUMMARY_MESSAGES = {
+    "last 10 steps": "last 10 steps",
+    "first 10% of steps": "first 10%",
+    "window boundaries flipped": "boundaries are the wrong way round",
+    "quarters by evaluation index": r"\*list\* of evaluations",
+    "late_target = last evaluation": "last evaluation alone",
+    "mid over first half": "includes the first quarter",
+    "domain_acc from evals (crash)": r"KeyError(.|\n)*history.steps \(domain_acc",
+    "wrong key names": "keys",
+    "max instead of mean": "best evaluation of the last quarter",
+    "total = number of evaluations": "number of evaluations as the number of steps",
+}
+# acc[-int(0.1 * n):] is the last 10% of the steps whenever a run has 10 steps or more (every
+# run of the lesson): the same answer, accepted
+ACCEPTED_CURVE_SUMMARY = {"[-int(0.1 n):] slice"}
+
+
+def _cases(wrong, messages):
+    return [pytest.param(fn, messages[label], id=label) for label, fn in wrong if label in messages]
+
+
+def test_every_independent_wrong_answer_is_in_a_table():
+    assert {label for label, _ in wrong05.WRONG_PAIRED_GAIN} == set(PAIRED_GAIN_MESSAGES)
+    assert {label for label, _ in wrong05.WRONG_CURVE_SUMMARY} == set(
+        CURVE_SUMMARY_MESSAGES
+    ) | ACCEPTED_CURVE_SUMMARY
+
+
+@pytest.mark.parametrize("fn, message", _cases(wrong05.WRONG_PAIRED_GAIN, PAIRED_GAIN_MESSAGES))
+def test_paired_gain_names_each_independent_wrong_answer(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_paired_gain(fn)
+
+
+@pytest.mark.parametrize("fn, message", _cases(wrong05.WRONG_CURVE_SUMMARY, CURVE_SUMMARY_MESSAGES))
+def test_curve_summary_names_each_independent_wrong_answer(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_curve_summary(fn)
+
+
+@pytest.mark.parametrize(
+    "check, fn",
+    [(check_paired_gain, fn) for _, fn in wrong05.RIGHT_PAIRED_GAIN]
+    + [(check_curve_summary, fn) for _, fn in wrong05.RIGHT_CURVE_SUMMARY]
+    + [
+        (check_curve_summary, fn)
+        for label, fn in wrong05.WRONG_CURVE_SUMMARY
+        if label in ACCEPTED_CURVE_SUMMARY
+    ],
+)
+def test_independent_right_answers_pass(check, fn):
+    assert check(fn).ok

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from dannlib.claims import paired_difference
-from dannlib.exercises import CheckFailed, checker, close
+from dannlib.exercises import CheckFailed, call, checker, close
 from dannlib.metrics import curve_summary, window_mean
 from dannlib.train import History
 
@@ -33,15 +33,21 @@ def _numbers(answer, what: str, n: int) -> list[float]:
 @checker("my_paired_gain", "the mean and standard error of the per-seed differences")
 def check_paired_gain(fn: Callable[[Sequence[float], Sequence[float]], tuple]) -> str:
     """Check `fn(dann, source_only)` -> (mean, standard error) of the per-seed differences."""
-    try:
-        answer = fn(list(DANN), list(SOURCE_ONLY))
-    except TypeError as err:
-        if "list" in str(err):
-            raise CheckFailed(
-                f"your function fails on lists ({err}): the accuracies come as lists, one number "
-                "per seed; turn them into arrays first (np.asarray(dann, dtype=float))"
-            ) from None
-        raise
+    answer = call(
+        fn,
+        list(DANN),
+        list(SOURCE_ONLY),
+        who="my_paired_gain",
+        hints=[
+            (
+                "'list'",
+                "your function fails on lists: the accuracies come as lists, one number per "
+                "seed; turn them into arrays first (np.asarray(dann, dtype=float))",
+            )
+        ],
+        usage="my_paired_gain(dann, source_only) gets two lists of accuracies, one per seed, "
+        "and returns (mean gain, standard error)",
+    )
     mean, sem = _numbers(answer, "(mean gain, standard error)", 2)
     want = paired_difference(DANN, SOURCE_ONLY)
     diffs, n = want.diffs, want.n
@@ -56,6 +62,13 @@ def check_paired_gain(fn: Callable[[Sequence[float], Sequence[float]], tuple]) -
         )
     if close(mean, 100 * want.mean):
         raise CheckFailed("give the gain as a fraction like the accuracies, not in percent")
+    if close(mean, float(np.median(diffs))):
+        raise CheckFailed("that is the median of the differences; take their mean")
+    if close(mean, float(np.mean(diffs / np.asarray(SOURCE_ONLY)))):
+        raise CheckFailed(
+            "that is the relative gain (divided by source only's accuracy); the gain is the "
+            "plain difference dann - source_only, in accuracy points"
+        )
     if not close(mean, want.mean):
         raise CheckFailed(f"expected a mean gain of {want.mean:.4f}, got {mean:.4f}")
     wrong_spreads = {
@@ -72,6 +85,11 @@ def check_paired_gain(fn: Callable[[Sequence[float], Sequence[float]], tuple]) -
         "that is the squared standard error (the variance of the mean); take its square root": (
             want.sem**2
         ),
+        "that divides the standard deviation by n; the standard error divides it by sqrt(n)": (
+            np.std(diffs, ddof=1) / n
+        ),
+        "that is the standard error of DANN's accuracies alone; take it of the per-seed "
+        "differences dann - source_only": np.std(DANN, ddof=1) / math.sqrt(n),
         "that is the unpaired standard error of two means; the runs are paired by seed, "
         "so take the differences seed by seed first": math.sqrt(
             np.var(DANN, ddof=1) / n + np.var(SOURCE_ONLY, ddof=1) / n
@@ -105,18 +123,26 @@ def check_curve_summary(fn: Callable[[object], dict]) -> str:
     """Check `fn(history)`: late_domain_acc (mean of the last 10% of steps), mid_target and
     late_target (means of the target evaluations in the second and the last quarter)."""
     history = _example_history()
-    try:
-        got = fn(history)
-    except KeyError as err:
-        raise CheckFailed(
-            f"your function asked for {err} and the History has no such entry: per-step values "
-            f"are in history.steps ({', '.join(sorted(history.steps))}), evaluations in "
-            f"history.evals ({', '.join(sorted(history.evals))})"
-        ) from None
+    got = call(
+        fn,
+        history,
+        who="my_curve_summary",
+        hints=[
+            (
+                "KeyError",
+                f"the History has no such entry: per-step values are in history.steps "
+                f"({', '.join(sorted(history.steps))}), evaluations in history.evals "
+                f"({', '.join(sorted(history.evals))})",
+            )
+        ],
+        usage="my_curve_summary(history) gets one run's History and returns a dict",
+    )
     want = curve_summary(history)
     if not isinstance(got, Mapping) or set(got) != set(want):
         raise CheckFailed(f"return a dict with the keys {sorted(want)}")
     dom_steps, target = history.steps["domain_acc"], history.evals["target_acc"]
+    step, acc = np.asarray(history.evals["step"]), np.asarray(target)
+    total, n = step[-1], len(acc)
     dom = float(got["late_domain_acc"])
     if close(dom, float(np.mean(dom_steps[:20]))):
         raise CheckFailed("late_domain_acc: that is the first 10% of the steps; average the last")
@@ -124,6 +150,11 @@ def check_curve_summary(fn: Callable[[object], dict]) -> str:
         raise CheckFailed("late_domain_acc: that averages every step; average the last 10%")
     if close(dom, dom_steps[-1]):
         raise CheckFailed("late_domain_acc: that is the last step alone; average the last 10%")
+    if close(dom, float(np.mean(dom_steps[-10:]))):
+        raise CheckFailed(
+            "late_domain_acc: that is the last 10 steps; average the last 10% of the steps "
+            "(len(steps) // 10 of them)"
+        )
     if not close(dom, want["late_domain_acc"]):
         raise CheckFailed(f"late_domain_acc: expected {want['late_domain_acc']:.4f}, got {dom:.4f}")
     late, mid = float(got["late_target"]), float(got["mid_target"])
@@ -141,6 +172,18 @@ def check_curve_summary(fn: Callable[[object], dict]) -> str:
         "late_target: that averages the last half; average the last quarter's evaluations": (
             window_mean(history, "target_acc", 0.5, 1.0)
         ),
+        "late_target: the window's boundaries are the wrong way round: the last quarter is "
+        "step > 75% of the steps and step <= 100% (the last evaluation is in it)": acc[
+            (step >= 0.75 * total) & (step < total)
+        ].mean(),
+        "late_target: those are the last quarter of the *list* of evaluations; take the "
+        "evaluations whose step is in the last quarter of the steps (history.evals['step'])": acc[
+            3 * n // 4 :
+        ].mean(),
+        "late_target: that takes the number of evaluations as the number of steps; the run's "
+        "steps are history.evals['step'][-1] (or len(history.steps['domain_acc']))": acc[
+            step > 0.75 * n
+        ].mean(),
     }
     for message, value in late_mistakes.items():
         if close(late, float(value)) and not close(late, want["late_target"]):
