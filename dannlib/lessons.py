@@ -32,9 +32,8 @@ OFFLINE_PAIRS_05 = [
 ]
 HURT_PAIRS_05 = OFFLINE_PAIRS_05[1:3]  # SynDigits as the source: where DANN ends below
 # the default profile's runs are the ones trained and committed: the help pair, the hurt pair
-# SynDigits -> MNIST and the variants run on it (the others are the lesson's open questions)
+# SynDigits -> MNIST and the controlled variants on it
 DEFAULT_PAIRS_05 = OFFLINE_PAIRS_05[:2]
-DEFAULT_VARIANTS_05 = ("lambda_max 0.3", "domain head 1024-1024", "2x steps")
 REAL_PAIRS_05 = ["svhn->mnist", "syn_digits->svhn", "mnist->svhn"]  # DATA = "real"
 # lesson 05's controlled variants: name -> what changes (dannlib.variants.Variant's fields)
 VARIANTS_05 = {
@@ -118,7 +117,7 @@ LESSONS: dict[str, dict[str, dict]] = {
             seeds=3,
             pairs=DEFAULT_PAIRS_05,
             variant_pairs=DEFAULT_PAIRS_05[1:],
-            variants={k: VARIANTS_05[k] for k in DEFAULT_VARIANTS_05},
+            variants=VARIANTS_05,
             real_pairs=REAL_PAIRS_05,
             real_steps=12_000,
         ),
