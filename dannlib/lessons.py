@@ -133,12 +133,37 @@ LESSONS: dict[str, dict[str, dict]] = {
             real_steps=30_000,
         ),
     },
-    # steps, embed: the watched digit run; seeds: moons runs per lambda; long_steps: the
-    # longer lambda_max = 1 moons runs (the moons recipe trains 1,500 steps)
+    # steps, embed: the watched digit run; lambdas: the moons grid of lambda_max values, seeds:
+    # moons runs per lambda; long_steps: the longer lambda_max = 1 moons runs (0: none; the
+    # moons recipe trains 1,500 steps). Quick keeps the lambdas the claims compare.
     "06": {
-        "quick": dict(train=1000, test=500, steps=100, embed=100, seeds=2, long_steps=4500),
-        "default": dict(train=3000, test=2000, steps=400, embed=150, seeds=4, long_steps=4500),
-        "paper": dict(train=None, test=None, steps=3000, embed=300, seeds=10, long_steps=4500),
+        "quick": dict(
+            train=1000,
+            test=500,
+            steps=100,
+            embed=100,
+            lambdas=[0.0, 1.0, 2.0, 4.0],
+            seeds=2,
+            long_steps=0,
+        ),
+        "default": dict(
+            train=3000,
+            test=2000,
+            steps=800,
+            embed=150,
+            lambdas=[0.0, 0.5, 1.0, 2.0, 4.0],
+            seeds=8,
+            long_steps=4500,
+        ),
+        "paper": dict(
+            train=None,
+            test=None,
+            steps=3000,
+            embed=300,
+            lambdas=[0.0, 0.5, 1.0, 2.0, 4.0],
+            seeds=16,
+            long_steps=4500,
+        ),
     },
 }
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import linecache
-import sys
-import traceback
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import dannlib
 from dannlib.data.base import Domain
 from dannlib.data.loaders import IndexStream
 from dannlib.data.toy import moons_pair
-from dannlib.exercises import CheckFailed, Verdict, checker, close
+from dannlib.exercises import CheckFailed, Verdict, checker, close, student_error
 from dannlib.models import build_model
 from dannlib.recipes import get_recipe
 from dannlib.schedules import dann_lambda
@@ -119,27 +114,6 @@ _ERROR_HINTS = [
         "target[tgt.batch(step, batch_size)] with tgt = IndexStream(len(target), 2 * seed + 1)",
     ),
 ]
-
-
-def _where(err: BaseException) -> str:
-    """' at `line`' for the innermost frame of `err` outside torch and dannlib ('' if none)."""
-    skip = [str(Path(m.__file__).resolve().parent) for m in (torch, dannlib)] + [sys.prefix]
-    for frame in reversed(traceback.extract_tb(err.__traceback__)):
-        path = str(Path(frame.filename).resolve()) if Path(frame.filename).exists() else ""
-        if not any(path.startswith(s) for s in skip):
-            line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
-            return f" at `{line}`" if line else ""
-    return ""
-
-
-def _explain(err: Exception, who: str) -> CheckFailed:
-    """A CheckFailed that turns an error raised by the student's code into a hint."""
-    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    hint = next((h for key, h in _ERROR_HINTS if key in str(err)), None)
-    return CheckFailed(
-        f"{who} raised {type(err).__name__}{_where(err)}: {message}"
-        + (f"\nLikely cause: {hint}" if hint else "")
-    )
 
 
 def _reference_step(model, optimizer, batch, lam, lr, mistake: str | None = None) -> None:
@@ -286,7 +260,7 @@ def check_dann_step(fn: Callable, steps: int = 4) -> str:
     except (NotImplementedError, CheckFailed):
         raise
     except Exception as err:
-        raise _explain(err, "your step") from None
+        raise student_error(err, "your step", _ERROR_HINTS) from None
     optimiser_steps = [c["steps"] for c in watch.calls]
     if all(n == 0 for n in optimiser_steps):
         raise CheckFailed(_NO_STEP)
@@ -388,7 +362,7 @@ def check_dann_loop(fn: Callable, steps: int = 25) -> str:
     except (NotImplementedError, CheckFailed):
         raise
     except Exception as err:
-        raise _explain(err, "your loop") from None
+        raise student_error(err, "your loop", _ERROR_HINTS) from None
     if len(calls) != steps:
         raise CheckFailed(f"asked for {steps} steps, your loop called step_fn {len(calls)} times")
     src, tgt = IndexStream(len(source), 2 * seed), IndexStream(len(target), 2 * seed + 1)
@@ -521,7 +495,7 @@ def check_training(
     except (NotImplementedError, CheckFailed):
         raise
     except Exception as err:
-        raise _explain(err, f"your {' and '.join(yours)}") from None
+        raise student_error(err, f"your {' and '.join(yours)}", _ERROR_HINTS) from None
     who = " and ".join(f"your {name}" for name in yours)
     if "step" not in yours:
         who += " (with dannlib's dann_step)"
