@@ -25,11 +25,23 @@ from dannlib.saved_runs import SavedRun
 MODES_SO_DANN = ("source_only", "dann")
 MODES_ALL = ("source_only", "dann", "target_only")
 OFFLINE_PAIRS_05 = [
+    "mnist->syn_digits",
     "syn_digits->mnist",
     "syn_digits->mnist_m",
-    "mnist->syn_digits",
     "mnist->uci_digits",
 ]
+HURT_PAIRS_05 = OFFLINE_PAIRS_05[1:3]  # SynDigits as the source: where DANN ends below
+# the default profile's runs are the ones trained and committed: the help pair, the hurt pair
+# SynDigits -> MNIST and the controlled variants on it
+DEFAULT_PAIRS_05 = OFFLINE_PAIRS_05[:2]
+REAL_PAIRS_05 = ["svhn->mnist", "syn_digits->svhn", "mnist->svhn"]  # DATA = "real"
+# lesson 05's controlled variants: name -> what changes (dannlib.variants.Variant's fields)
+VARIANTS_05 = {
+    "lambda_max 0.3": dict(changes={"lambda_max": 0.3}),
+    "domain head 1024-1024": dict(domain_hidden=(1024, 1024)),
+    "2x steps": dict(steps_factor=2),
+    "paper recipe, 2x steps": dict(recipe="paper", steps_factor=2),
+}
 
 # seeds: runs per method for the lesson's claims. Digit lessons: train / test: images per
 # domain (None: all); *_steps: optimisation steps of one run; embed: points per domain in 2-D
@@ -116,11 +128,44 @@ LESSONS: dict[str, dict[str, dict]] = {
             evals=20,
         ),
     },
-    # pairs: the offline pairs run (the real ones run whenever their data is on disk)
+    # pairs: the course-data pairs; variant_pairs x variants: the controlled variants
+    # (dannlib.variants), one change each against the baseline (the course recipe at `steps`)
+    # on the pairs where DANN hurts; real_pairs, real_steps: the paper's SVHN pairs and the
+    # SVHN network's budget with DATA = "real"
     "05": {
-        "quick": dict(train=2000, test=1000, steps=400, seeds=3, pairs=["syn_digits->mnist_m"]),
-        "default": dict(train=2000, test=1000, steps=1000, seeds=3, pairs=OFFLINE_PAIRS_05),
-        "paper": dict(train=None, test=None, steps=20_000, seeds=3, pairs=OFFLINE_PAIRS_05),
+        "quick": dict(
+            train=2000,
+            test=500,
+            steps=500,
+            seeds=3,
+            pairs=["mnist->syn_digits", "syn_digits->mnist_m"],
+            variant_pairs=["syn_digits->mnist_m"],
+            variants={"lambda_max 0.3": VARIANTS_05["lambda_max 0.3"]},
+            real_pairs=REAL_PAIRS_05[:1],
+            real_steps=10,
+        ),
+        "default": dict(
+            train=None,
+            test=1000,
+            steps=1500,
+            seeds=3,
+            pairs=DEFAULT_PAIRS_05,
+            variant_pairs=DEFAULT_PAIRS_05[1:],
+            variants=VARIANTS_05,
+            real_pairs=REAL_PAIRS_05,
+            real_steps=12_000,
+        ),
+        "paper": dict(
+            train=None,
+            test=None,
+            steps=20_000,
+            seeds=3,
+            pairs=OFFLINE_PAIRS_05,
+            variant_pairs=HURT_PAIRS_05,
+            variants=VARIANTS_05,
+            real_pairs=REAL_PAIRS_05,
+            real_steps=30_000,
+        ),
     },
     # steps, embed: the watched digit run; lambdas: the moons grid of lambda_max values, seeds:
     # moons runs per lambda; long_steps: the longer lambda_max = 1 moons runs (0: none; the

@@ -1,4 +1,5 @@
-"""Metrics: predictions, confusion matrices, proxy A-distance and reverse validation.
+"""Metrics: predictions, confusion matrices, proxy A-distance, reverse validation and
+window means of training curves.
 
 Target labels appear here only where a caller passes them in to report a result; the model
 selection tools (`proxy_a_distance`, `reverse_validation`) never read them.
@@ -152,3 +153,27 @@ def reverse_validation(
     history = fit(reverse, pseudo, unlabelled, **fit_kwargs)
     score = evaluate(reverse, source_val, adapt_bn=adapt_bn)["acc"]
     return ReverseValidation(score, history, reverse)
+
+
+def window_mean(history: History, key: str, start: float, end: float) -> float:
+    """Mean of the evaluations of `key` whose step lies in (start, end] x the run's steps
+    (e.g. 0.75, 1.0: the last quarter of training)."""
+    steps = np.asarray(history.evals["step"], dtype=float)
+    values = np.asarray(history.evals[key], dtype=float)
+    total = steps[-1]
+    inside = (steps > start * total) & (steps <= end * total)
+    if not inside.any():
+        raise ValueError(f"no evaluation of {key!r} between {start:.0%} and {end:.0%} of the run")
+    return float(values[inside].mean())
+
+
+def curve_summary(history: History) -> dict[str, float]:
+    """A noise-aware summary of one run's curves (lesson 05): late_domain_acc (mean over the
+    last 10% of steps), mid_target and late_target (mean target accuracy of the evaluations in
+    the second quarter and in the last quarter of training)."""
+    dom = history.steps["domain_acc"]
+    return {
+        "late_domain_acc": float(np.mean(dom[-max(1, len(dom) // 10) :])),
+        "mid_target": window_mean(history, "target_acc", 0.25, 0.5),
+        "late_target": window_mean(history, "target_acc", 0.75, 1.0),
+    }

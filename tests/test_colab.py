@@ -235,6 +235,6 @@ def test_lesson_04_on_colab_loads_its_saved_runs_and_its_claims_hold(
     executed = run_on_colab(lesson, tmp_path, colab_kernel, timeout=1800)
     failed = [(i, e, m, executed.cells[i].source.splitlines()[0]) for i, e, m in errors(executed)]
     assert failed == [], f"lesson 04 on Colab (cell, error, message, its first line): {failed}"
-    text = "".join(text(c) for c in executed.cells)
-    assert "profile default" in text
-    assert "Claim holds" in text
+    printed = "".join(text(c) for c in executed.cells)
+    assert "profile default" in printed
+    assert "Claim holds" in printed
