@@ -204,9 +204,13 @@ def test_committed_lesson_checks_say_ok(path):
         )
 
 
-def test_claims_check_runs_unsolved_copies_per_seed_thread_count_and_fp_path(tmp_path, capsys):
+def test_claims_check_runs_unsolved_copies_per_seed_thread_count_and_fp_path(
+    tmp_path, capsys, monkeypatch
+):
     """scripts/check_claims.py on a synthetic lesson: each seed's run gets its SEED, THREADS and
     (seed 2 only) the other floating-point path; every check must say "not done yet"."""
+    for name in ("MKL_CBWR", "ATEN_CPU_CAPABILITY"):  # even when pytest itself runs on that path
+        monkeypatch.delenv(name, raising=False)
     nb = synthetic()
     nb.cells.append(
         code(
