@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 
 from dannlib.models import DANN
-from dannlib.steps import Step, adversarial_loss, features, minimise, set_lr
+from dannlib.steps import (
+    Step,
+    adversarial_loss,
+    features,
+    minimise,
+    set_lr,
+    step_statistics,
+)
 
 
 def losses(model: DANN, x_lab, y_lab, x_unl, lam: torch.Tensor):
@@ -34,13 +41,7 @@ def compiled_dann_step(**compile_options) -> Step:
         lam_t = torch.as_tensor(lam, dtype=x_lab.dtype, device=x_lab.device)
         label_loss, domain_loss, domain_acc = compiled(model, x_lab, y_lab, x_unl, lam_t)
         minimise(optimizer, label_loss + domain_loss)
-        return {
-            "label_loss": label_loss.detach(),
-            "domain_loss": domain_loss.detach(),
-            "domain_acc": domain_acc,
-            "lambda": float(lam),
-            "lr": float(lr),
-        }
+        return step_statistics(label_loss, domain_loss, domain_acc, lam, lr)
 
     step.__name__ = "compiled_dann_step"
     return step

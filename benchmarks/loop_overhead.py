@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compiled_step import compiled_dann_step  # noqa: E402
-from run import on_device, sync  # noqa: E402
+from run import median_seconds, on_device, sync  # noqa: E402
 
 from dannlib.data.base import Domain, to_float  # noqa: E402
 from dannlib.recipes import get_recipe  # noqa: E402
@@ -207,18 +207,11 @@ def piece_costs(recipe, source: Domain, target: Domain, repeats: int) -> dict:
             to_float(target.x[streams[1].batch(7, b)]),
         ),
     }
-    out = {}
-    for name, fn in pieces.items():
-        fn()
-        times = []
-        for _ in range(repeats):
-            sync(device)
-            t0 = time.perf_counter()
-            fn()
-            sync(device)
-            times.append(time.perf_counter() - t0)
-        out[name] = 1e6 * statistics.median(times) / (100 if "100 steps" in name else 1)
-    return out
+    per = {name: 100 if "100 steps" in name else 1 for name in pieces}  # calls per timing
+    return {
+        name: 1e6 * median_seconds(fn, repeats, device, warmup=1) / per[name]
+        for name, fn in pieces.items()
+    }
 
 
 def _disabled_bar_update():

@@ -325,12 +325,12 @@ def step_costs(pair, repeats: int, device: torch.device = CPU) -> dict:
             step = partial(
                 dann_step if passes == "two" else _one_pass_step, model, opt, (xs, ys, xt), 1.0
             )
-            ms = 1000 * _median_seconds(partial(step, 1e-3), repeats, device)
+            ms = 1000 * median_seconds(partial(step, 1e-3), repeats, device)
             out[f"train batch {batch}+{batch}, {passes} batch-norm pass(es)"] = ms
     model, test = recipe.build_model().to(device), pair.target_test.head(1000)
     for adapt in (False, True):
         evaluation = partial(evaluate, model, test, adapt_bn=adapt)
-        ms = 1000 * _median_seconds(evaluation, repeats, device)
+        ms = 1000 * median_seconds(evaluation, repeats, device)
         out[f"evaluate {len(test)} images, adapt_bn={adapt}"] = ms
     return out
 
@@ -348,9 +348,10 @@ def _one_pass_step(model, optimizer, batch, lam, lr) -> None:
     optimizer.step()
 
 
-def _median_seconds(fn, repeats: int, device: torch.device = CPU) -> float:
-    """Median seconds of `fn()` (its device work included) after two warm-up calls."""
-    fn(), fn()
+def median_seconds(fn, repeats: int, device: torch.device = CPU, warmup: int = 2) -> float:
+    """Median seconds of `fn()` (its device work included) after `warmup` warm-up calls."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         sync(device)

@@ -48,13 +48,7 @@ def dann_step(
     label_loss = F.cross_entropy(model.label_head(f_lab), y_lab)
     domain_loss, domain_acc = adversarial_loss(model, f_lab, f_unl, lam)
     minimise(optimizer, label_loss + domain_loss)
-    return {
-        "label_loss": label_loss.detach(),
-        "domain_loss": domain_loss.detach(),
-        "domain_acc": domain_acc,
-        "lambda": float(lam),
-        "lr": float(lr),
-    }
+    return step_statistics(label_loss, domain_loss, domain_acc, lam, lr)
 
 
 def dann_entropy_step(
@@ -76,14 +70,9 @@ def dann_entropy_step(
     domain_loss, domain_acc = adversarial_loss(model, f_lab, f_unl, lam)
     entropy = prediction_entropy(model.label_head(f_unl))
     minimise(optimizer, label_loss + domain_loss + weight * lam * entropy)
-    return {
-        "label_loss": label_loss.detach(),
-        "domain_loss": domain_loss.detach(),
-        "domain_acc": domain_acc,
-        "target_entropy": entropy.detach(),
-        "lambda": float(lam),
-        "lr": float(lr),
-    }
+    return step_statistics(
+        label_loss, domain_loss, domain_acc, lam, lr, target_entropy=entropy.detach()
+    )
 
 
 # the methods a TrainConfig's `method` names
@@ -125,6 +114,26 @@ def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Mean entropy (nats) of the class distributions softmax(logits)."""
     log_p = F.log_softmax(logits, dim=1)
     return -(log_p.exp() * log_p).sum(1).mean()
+
+
+def step_statistics(
+    label_loss: torch.Tensor,
+    domain_loss: torch.Tensor,
+    domain_acc: torch.Tensor,
+    lam: float,
+    lr: float,
+    **extra: torch.Tensor,
+) -> dict:
+    """What a step returns: its losses (detached 0-dim tensors: no host sync), the domain
+    head's accuracy, any `extra` statistics, lambda and the learning rate."""
+    return {
+        "label_loss": label_loss.detach(),
+        "domain_loss": domain_loss.detach(),
+        "domain_acc": domain_acc,
+        **extra,
+        "lambda": float(lam),
+        "lr": float(lr),
+    }
 
 
 def minimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
