@@ -27,7 +27,6 @@ import os
 import shlex
 import shutil
 import signal
-import stat
 import sys
 import textwrap
 import warnings
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from dannlib.config import PROFILE_NAMES, REPO_URL
 from dannlib.data.registry import DATA_CHOICES, DATASETS, DOMAINS, TASKS
-from dannlib.files import one_line, printable
+from dannlib.files import NotRegularFile, one_line, open_own_file, printable
 from dannlib.models import ARCHITECTURES
 from dannlib.recipes import RECIPES
 from dannlib.train import LR_SCHEDULES, MAX_BATCH_SIZE, MODES, OPTIMIZERS
@@ -651,18 +650,18 @@ def _lock(path: Path, what: str) -> int:
     """An open file descriptor of `path` holding its exclusive lock; Failure if another
     process holds it. The lock goes with the process (a killed run leaves none). A link or
     anything but a regular file at `path` is refused, never written through."""
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     while True:
         holder = ""
         try:
-            fd = os.open(path, flags, 0o644)
+            fd = open_own_file(path, os.O_RDWR)
+        except NotRegularFile:
+            raise Failure(
+                f"cannot lock {what}: {printable(path)} is not a regular file; remove it"
+            ) from None
         except OSError as err:
             raise Failure(
                 f"cannot lock {what}: {printable(path)}: {err.strerror}; remove it"
             ) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise Failure(f"cannot lock {what}: {printable(path)} is not a regular file; remove it")
         try:
             if os.name == "nt":
                 import msvcrt

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,15 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from dannlib.config import REPO_URL, profile_name
-from dannlib.files import OutputError, check_output, file_kind, one_line, printable
+from dannlib.files import (
+    NotRegularFile,
+    OutputError,
+    check_output,
+    file_kind,
+    one_line,
+    open_own_file,
+    printable,
+)
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
@@ -188,16 +195,14 @@ def run_notebook(
 def _open_log(path: Path):
     """`path` opened for writing (truncated) without following a symbolic link and without
     blocking on a FIFO; OutputError if it is not (or cannot become) a regular file."""
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = open_own_file(path, os.O_WRONLY)
+    except NotRegularFile:
+        raise OutputError(f"the kernel log {printable(path)} is not a regular file") from None
     except OSError as err:
         raise OutputError(
             f"cannot write the kernel log {printable(path)}: {err.strerror}"
         ) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OutputError(f"the kernel log {printable(path)} is not a regular file")
     os.ftruncate(fd, 0)
     return os.fdopen(fd, "wb")
 

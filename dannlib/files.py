@@ -66,6 +66,18 @@ def open_regular(path: str | os.PathLike):
     return os.fdopen(fd, "rb")
 
 
+def open_own_file(path: str | os.PathLike, flags: int) -> int:
+    """A descriptor of `path` opened with `flags`, created if missing, never through a
+    symbolic link and never waiting on a FIFO (for a file the caller writes: a lock, a log);
+    NotRegularFile unless it is a regular file, OSError if it cannot be opened."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | os.O_CREAT | nofollow, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"{printable(path)} is not a regular file")
+    return fd
+
+
 def _kind(mode: int) -> str:
     """What an st_mode is, in words: 'a regular file', 'a folder', 'a FIFO (named pipe)', ..."""
     kinds = [
