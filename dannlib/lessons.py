@@ -20,7 +20,7 @@ from dannlib.config import pick_device, profile_name, set_seed
 from dannlib.data import DATA_CHOICES
 from dannlib.data.validate import check_choice
 from dannlib.recipes import get_recipe
-from dannlib.saved_runs import SavedRun
+from dannlib.saved_runs import SavedRun, profile_subfolder
 
 MODES_SO_DANN = ("source_only", "dann")
 MODES_ALL = ("source_only", "dann", "target_only")
@@ -203,10 +203,20 @@ LESSONS: dict[str, dict[str, dict]] = {
 
 
 # The runs a lesson ships (scripts/train_checkpoints.py saves them, the lesson loads them):
-# recipe -> modes, and whether the weights are kept or only the History (curves and numbers).
+# per profile, recipe -> modes; and whether the weights are kept or only the History (curves
+# and numbers). The default profile's are in checkpoints/, another profile's in a subfolder
+# (saved_runs.profile_subfolder). Lesson 04's quick profile loads the paper recipe's default
+# runs (the same steps) and its own short course runs. Lesson 05's quick runs and controlled
+# variants are dannlib.variants' (scripts/lesson05_variants.py).
 SAVED = {
-    "04": dict(recipes={"paper": MODES_SO_DANN, "course": MODES_ALL}, weights=True),
-    "05": dict(recipes={"course": MODES_SO_DANN}, weights=False),
+    "04": dict(
+        profiles={
+            "default": {"paper": MODES_SO_DANN, "course": MODES_ALL},
+            "quick": {"course": MODES_SO_DANN},
+        },
+        weights=True,
+    ),
+    "05": dict(profiles={"default": {"course": MODES_SO_DANN}}, weights=False),
 }
 EVALS_PER_RUN = 20  # a saved run is evaluated every steps // 20 steps
 
@@ -241,21 +251,33 @@ def saved_run(
     s: SimpleNamespace, recipe: str, mode: str, seed: int, task: str | None = None
 ) -> SavedRun:
     """The run of lesson `s.lesson` with `recipe`, `mode` and `seed` (on `task`) at the sizes
-    in `s` (from `settings` or `setup`): its settings, file name and when a file matches."""
+    in `s` (from `settings` or `setup`): its settings, file name and where it is saved (the
+    profile's own subfolder if the profile ships runs of this recipe, else checkpoints/)."""
     steps = getattr(s, f"{recipe}_steps", None) or s.steps
     config = get_recipe(recipe).config.replace(
         mode=mode, steps=steps, seed=seed, eval_every=max(steps // EVALS_PER_RUN, 1)
     )
-    return SavedRun(s.lesson, config, task=task, weights=SAVED[s.lesson]["weights"])
+    ramp = getattr(s, f"{recipe}_ramp_steps", None)
+    if ramp:  # a longer run stopped early: at every step the lambda of a `ramp`-step run
+        config = config.replace(ramp_steps=ramp)
+    own = recipe in SAVED[s.lesson]["profiles"].get(s.profile, {})
+    return SavedRun(
+        s.lesson,
+        config,
+        task=task,
+        weights=SAVED[s.lesson]["weights"],
+        subfolder=profile_subfolder(s.lesson, s.profile) if own else None,
+    )
 
 
 def saved_runs(lesson: str, profile: str | None = None, seeds=None) -> list[SavedRun]:
-    """Every run lesson `lesson` ships for `profile` (seeds: the profile's, from 0)."""
+    """Every run lesson `lesson` ships for `profile` (seeds: the profile's, from 0); none for
+    a profile that ships no runs of its own."""
     s = settings(lesson, profile)
     seeds = range(s.seeds) if seeds is None else seeds
     return [
         saved_run(s, recipe, mode, seed, task)
-        for recipe, modes in SAVED[lesson]["recipes"].items()
+        for recipe, modes in SAVED[lesson]["profiles"].get(s.profile, {}).items()
         for task in getattr(s, "pairs", [None])
         for seed in seeds
         for mode in modes

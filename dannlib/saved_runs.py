@@ -35,6 +35,7 @@ class SavedRun:
     config: TrainConfig  # recipe, mode, seed, steps, ...
     task: str | None = None  # e.g. "mnist->syn_digits", for lessons that run several tasks
     weights: bool = True  # False: only the History is saved (.json)
+    subfolder: str | None = None  # a profile's own runs: "04_quick" (see profile_subfolder)
 
     @property
     def file_name(self) -> str:
@@ -45,8 +46,10 @@ class SavedRun:
         return f"{self.lesson}{task}_{c.recipe or 'custom'}_{c.mode}_seed{c.seed}{suffix}"
 
     def path(self, folder: str | os.PathLike | None = None) -> Path:
-        """Where the run is saved: in `folder`, else the course's checkpoints/ (runs_dir)."""
-        return Path(folder if folder is not None else runs_dir()) / self.file_name
+        """Where the run is saved: in `folder`, else the course's checkpoints/ (runs_dir), in
+        the run's subfolder there if it has one."""
+        base = Path(folder if folder is not None else runs_dir())
+        return base / self.subfolder / self.file_name if self.subfolder else base / self.file_name
 
     def matches(self, saved: dict, source: Domain, target: Domain) -> bool:
         """True if `saved` (a checkpoint or saved History, as a dict) was trained on this data
@@ -63,6 +66,13 @@ def runs_dir() -> Path:
     if chosen:
         return Path(chosen).expanduser()
     return course_folder("checkpoints") or Path("checkpoints")
+
+
+def profile_subfolder(lesson: str, profile: str) -> str | None:
+    """The subfolder of checkpoints/ that holds a lesson's own runs for `profile`: None for the
+    default profile (checkpoints/ itself), else "<lesson>_<profile>", e.g. "04_quick" (the
+    file names are the same for runs of other lengths, so each profile keeps its own)."""
+    return None if profile == "default" else f"{lesson}_{profile}"
 
 
 def read_saved(path: str | os.PathLike) -> dict:

@@ -20,7 +20,7 @@ from torch import nn
 from dannlib.lessons import saved_run
 from dannlib.models import DANN, build_model
 from dannlib.recipes import get_recipe
-from dannlib.saved_runs import SavedRun, runs_dir
+from dannlib.saved_runs import SavedRun, profile_subfolder, runs_dir
 
 # changes that leave source only's training as it was (its lambda is 0 whatever they are)
 DANN_ONLY = frozenset({"lambda_max", "gamma"})
@@ -73,7 +73,8 @@ class Variant:
         """Where its runs at the lesson's settings `s` are saved: the default profile's baseline
         in the course's checkpoints/, another profile's in checkpoints/<lesson>_<profile>/,
         each variant in a folder of its own below (<lesson>_variants/<slug>)."""
-        base = runs_dir() if s.profile == "default" else runs_dir() / f"{s.lesson}_{s.profile}"
+        sub = profile_subfolder(s.lesson, s.profile)
+        base = runs_dir() / sub if sub else runs_dir()
         return base if self.is_baseline else base / f"{s.lesson}_variants" / self.slug
 
     def build_model(self, **kwargs) -> DANN:

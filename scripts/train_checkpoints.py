@@ -7,11 +7,14 @@ default profile can spend on a CPU, so the lesson loads these runs with
 dannlib.saved_runs.load_or_fit, which uses a file only if it was trained on the same data with
 the same settings, and retrains with a flag. The runs are the lesson's, defined once:
 dannlib.lessons.saved_runs(lesson, profile) (recipe, mode, seed, steps; file name).
-tests/test_committed_checkpoints.py checks that each file still evaluates to its recorded
-accuracy. About 35 CPU-minutes for all 15 runs on a quiet 2-core machine.
+Its quick profile loads the same paper-recipe runs and its own 400-step course runs (2 seeds,
+source only and DANN) from checkpoints/04_quick/. tests/test_committed_checkpoints.py checks
+that each file still evaluates to its recorded accuracy. About 35 CPU-minutes for all 15
+default runs on a quiet 2-core machine, under a minute for the quick ones.
 
     python scripts/train_checkpoints.py                     # every run, offline data, CPU
     python scripts/train_checkpoints.py --recipes course --jobs 2
+    python scripts/train_checkpoints.py --profile quick --jobs 2  # checkpoints/04_quick/
     python scripts/train_checkpoints.py --lesson 05 --jobs 2   # lesson 05's runs
     python scripts/train_checkpoints.py --device cuda --jobs 6 --data DATA.pt
 
@@ -33,7 +36,7 @@ import torch
 from dannlib.config import set_seed
 from dannlib.data import domain_pair
 from dannlib.data.base import Domain
-from dannlib.lessons import saved_runs, settings
+from dannlib.lessons import SAVED, saved_runs, settings
 from dannlib.recipes import RECIPES, get_recipe
 from dannlib.saved_runs import SavedRun, save_run
 from dannlib.train import fit
@@ -99,6 +102,13 @@ def main() -> None:
     runs = [
         r for r in saved_runs(args.lesson, args.profile, seeds) if r.config.recipe in args.recipes
     ]
+    if not runs:
+        shipped = SAVED[args.lesson]["profiles"]
+        parser.error(
+            f"nothing to train: lesson {args.lesson} ships runs for the profiles "
+            + "; ".join(f"{p} ({', '.join(recipes)})" for p, recipes in shipped.items())
+            + f", none for --profile {args.profile} --recipes {' '.join(args.recipes)}"
+        )
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for line in pool.map(train_one, runs, [args] * len(runs)):

@@ -1,8 +1,11 @@
-"""Each committed checkpoint (checkpoints/*.pt, written by scripts/train_checkpoints.py) loads
-safely and still evaluates, on a CPU, to the test accuracy recorded when it was trained; every
-run lesson 04 loads in its default profile is committed and matches its settings."""
+"""Each committed checkpoint (checkpoints/*.pt and checkpoints/04_quick/*.pt, written by
+scripts/train_checkpoints.py) loads safely and still evaluates, on a CPU, to the test accuracy
+recorded when it was trained; every run lesson 04 loads in its default and quick profiles is
+committed and matches its settings."""
 
+import subprocess
 import warnings
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -15,24 +18,40 @@ from dannlib.lessons import saved_runs, settings
 from dannlib.saved_runs import find
 from dannlib.train_config import data_note
 
-FOLDER = Path(__file__).resolve().parents[1] / "checkpoints"
-CHECKPOINTS = sorted(FOLDER.glob("*.pt"))
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "checkpoints"
+CHECKPOINTS = [("default", p) for p in sorted(FOLDER.glob("*.pt"))] + [
+    ("quick", p) for p in sorted((FOLDER / "04_quick").glob("*.pt"))
+]
 TOLERANCE = 0.005
 
 
 @pytest.fixture(scope="module")
 def lesson_04_data(tmp_path_factory):
-    """Lesson 04's default-profile data, offline: a fresh folder, so downloads cannot change it."""
-    s = settings("04", "default")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the offline MNIST notice
-        return domain_pair(
-            "mnist->mnist_m",
-            root=tmp_path_factory.mktemp("data"),
-            download=False,
-            limit=s.train,
-            test_limit=s.test,
+    """Lesson 04's data for a profile, offline: a fresh folder, so downloads cannot change it."""
+    root = tmp_path_factory.mktemp("data")
+
+    @cache
+    def data(profile):
+        s = settings("04", profile)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the offline MNIST notice
+            return domain_pair(
+                "mnist->mnist_m", root=root, download=False, limit=s.train, test_limit=s.test
+            )
+
+    return data
+
+
+def committed_files() -> set[str] | None:
+    """The files git tracks under checkpoints/ (None outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "checkpoints"], cwd=ROOT, capture_output=True, text=True, check=True
         )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return set(out.stdout.split())
 
 
 def check_checkpoint(path: Path, pair) -> None:
@@ -49,20 +68,31 @@ def check_checkpoint(path: Path, pair) -> None:
         assert abs(measured - recorded) <= TOLERANCE, (path.name, name, measured, recorded)
 
 
-@pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
-def test_checkpoint_evaluates_to_its_recorded_accuracy(path, lesson_04_data):
-    check_checkpoint(path, lesson_04_data)
+@pytest.mark.parametrize(("profile", "path"), CHECKPOINTS, ids=lambda x: getattr(x, "name", x))
+def test_checkpoint_evaluates_to_its_recorded_accuracy(profile, path, lesson_04_data):
+    check_checkpoint(path, lesson_04_data(profile))
 
 
-def test_every_run_lesson_04_loads_is_committed(lesson_04_data):
-    """The default profile loads every run instead of training it: each has a matching file."""
-    pair = lesson_04_data
+@pytest.mark.parametrize("profile", ["default", "quick"])
+def test_every_run_lesson_04_loads_is_committed(profile, lesson_04_data):
+    """The default profile loads every run instead of training it, and the quick profile its
+    own course runs (checkpoints/04_quick/): each has a matching, committed file."""
+    pair = lesson_04_data(profile)
+    runs = saved_runs("04", profile)
+    assert runs, f"lesson 04 ships no runs for the {profile} profile"
     missing = [
-        run.file_name
-        for run in saved_runs("04", "default")
-        if find(run, pair.source, pair.target, FOLDER) is None
+        str(run.path(FOLDER)) for run in runs if find(run, pair.source, pair.target, FOLDER) is None
     ]
     assert not missing, (
-        f"no matching committed file for {missing}: retrain them with "
-        "python scripts/train_checkpoints.py (--recipes ...) and commit checkpoints/"
+        f"no matching committed file for {missing}: retrain them with python "
+        f"scripts/train_checkpoints.py --profile {profile} (--recipes ...) and commit checkpoints/"
     )
+    committed = committed_files()
+    if committed is None:
+        pytest.skip("not a git checkout: cannot tell what is committed")
+    untracked = [
+        r.file_name
+        for r in runs
+        if r.path(FOLDER).resolve().relative_to(ROOT).as_posix() not in committed
+    ]
+    assert not untracked, f"{untracked} are saved but not committed"

@@ -130,3 +130,22 @@ def test_lesson_runs_are_defined_once_with_the_lessons_sizes():
     pairs = lessons.saved_runs("05", "default")
     assert {r.task for r in pairs} == set(lessons.settings("05", "default").pairs)
     assert not any(r.weights for r in pairs)
+
+
+def test_a_profile_keeps_its_own_runs_in_a_subfolder(tmp_path):
+    """Lesson 04's quick profile ships its short course runs in checkpoints/04_quick/ (the same
+    file names as the default's 3,000-step runs) and loads the paper recipe's default runs."""
+    quick = lessons.settings("04", "quick")
+    runs = lessons.saved_runs("04", "quick")
+    assert {(r.config.recipe, r.config.mode) for r in runs} == {
+        ("course", "source_only"),
+        ("course", "dann"),
+    }
+    assert {r.config.steps for r in runs} == {quick.course_steps}
+    assert {r.config.ramp_steps for r in runs} == {quick.course_ramp_steps}  # the default's ramp
+    assert {r.path(tmp_path).parent for r in runs} == {tmp_path / "04_quick"}
+    paper = lessons.saved_run(quick, "paper", "dann", 0)
+    assert paper.path(tmp_path) == tmp_path / "04_paper_dann_seed0.pt"  # the default's file
+    default = lessons.saved_runs("04", "default")
+    assert {r.path(tmp_path).parent for r in default} == {tmp_path}
+    assert not lessons.saved_runs("04", "paper")  # the paper profile ships none of its own
