@@ -1,9 +1,13 @@
-"""Helpers for tests that run whole lessons: cells that watch for training, and reading the
-executed notebook. (A module beside the tests, imported by them; not a test file.)"""
+"""Helpers for tests of lessons and their runs: cells that watch for training, reading the
+executed notebook, and which saved runs git tracks. (A module beside the tests, imported by
+them; not a test file.)"""
 
 from __future__ import annotations
 
 import re
+import subprocess
+from functools import cache
+from pathlib import Path
 
 import nbformat
 
@@ -69,3 +73,19 @@ def optimizer_steps(nb: nbformat.NotebookNode) -> int:
     found = STEPS_PRINTED.findall(text(nb.cells[-1]))
     assert found, "the lesson did not reach its last cell"
     return int(found[0])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def committed_runs() -> frozenset[str] | None:
+    """The files git tracks under checkpoints/, relative to the course (None outside a git
+    checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "checkpoints"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return frozenset(out.stdout.split())

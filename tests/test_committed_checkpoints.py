@@ -3,13 +3,13 @@ scripts/train_checkpoints.py) loads safely and still evaluates, on a CPU, to the
 recorded when it was trained; every run lesson 04 loads in its default and quick profiles is
 committed and matches its settings."""
 
-import subprocess
 import warnings
 from functools import cache
 from pathlib import Path
 
 import pytest
 import torch
+from lesson_runs import ROOT, committed_runs
 
 from dannlib.checkpoint import FORMAT, load_checkpoint
 from dannlib.data import domain_pair
@@ -18,7 +18,6 @@ from dannlib.lessons import saved_runs, settings
 from dannlib.saved_runs import find
 from dannlib.train_config import data_note
 
-ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "checkpoints"
 CHECKPOINTS = [("default", p) for p in sorted(FOLDER.glob("*.pt"))] + [
     ("quick", p) for p in sorted((FOLDER / "04_quick").glob("*.pt"))
@@ -41,17 +40,6 @@ def lesson_04_data(tmp_path_factory):
             )
 
     return data
-
-
-def committed_files() -> set[str] | None:
-    """The files git tracks under checkpoints/ (None outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "checkpoints"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return set(out.stdout.split())
 
 
 def check_checkpoint(path: Path, pair) -> None:
@@ -87,7 +75,7 @@ def test_every_run_lesson_04_loads_is_committed(profile, lesson_04_data):
         f"no matching committed file for {missing}: retrain them with python "
         f"scripts/train_checkpoints.py --profile {profile} (--recipes ...) and commit checkpoints/"
     )
-    committed = committed_files()
+    committed = committed_runs()
     if committed is None:
         pytest.skip("not a git checkout: cannot tell what is committed")
     untracked = [

@@ -2,19 +2,16 @@
 so neither its quick nor its default profile trains silently (and the committed notebook's
 numbers come from files a clone has)."""
 
-import subprocess
 import warnings
 from functools import cache
-from pathlib import Path
 
 import pytest
+from lesson_runs import ROOT, committed_runs
 
 from dannlib.data import domain_pair
 from dannlib.lessons import settings
 from dannlib.saved_runs import find
 from dannlib.variants import lesson_runs, lesson_variants
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _runs(profile: str):
@@ -28,18 +25,6 @@ def _data(profile: str, task: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the course MNIST notice
         return domain_pair(task, data="course", limit=s.train, test_limit=s.test, size=32, seed=0)
-
-
-@cache
-def _committed() -> frozenset[str] | None:
-    """The files git tracks under checkpoints/ (None outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "checkpoints"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return frozenset(out.stdout.split())
 
 
 RUNS = [(p, i) for p in ("quick", "default") for i in range(len(_runs(p)[1]))]
@@ -57,7 +42,7 @@ def test_every_run_the_lesson_loads_is_committed_and_matches(profile, index):
     assert find(run, data.source, data.target, variant.folder(s)) == path, (
         f"{path}: trained on other data or settings than the lesson's: {hint}"
     )
-    committed = _committed()
+    committed = committed_runs()
     if committed is None:
         pytest.skip("not a git checkout: cannot tell what is committed")
     assert path.resolve().relative_to(ROOT).as_posix() in committed, f"{path} is not committed"
