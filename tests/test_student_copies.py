@@ -250,3 +250,19 @@ def test_claims_check_runs_unsolved_copies_per_seed_thread_count_and_fp_path(
     out = capsys.readouterr().out
     assert "SEED=4" in out and "the claim does not hold for seed 4" in out
     assert "claims: 0 passed, 1 failed" in out
+
+
+def test_claims_check_starts_the_longest_lessons_first():
+    """Lesson 05 (it trains 15 runs anew) starts first, so it does not start last and set the
+    end of the check; of one lesson the slower run on the other floating-point path first; a
+    lesson with no measured time last."""
+
+    def job(name, seed, other):
+        return check_claims.Job(Path(name), Path("out"), "quick", seed, 1, other, "not done yet")
+
+    names = ("01_a.ipynb", "05_b.ipynb", "99_c.ipynb", "03_d.ipynb")
+    jobs = [job(name, seed, seed == 12) for name in names for seed in (11, 12)]
+    order = [(j.notebook.name[:2], j.seed) for j in check_claims.longest_first(jobs)]
+    assert order == [("05", 12), ("05", 11), ("03", 12), ("03", 11), ("01", 12), ("01", 11),
+                     ("99", 12), ("99", 11)]  # fmt: skip
+    assert sorted(check_claims.CLAIMS_SECONDS) == [p.name[:2] for p in NOTEBOOKS]
